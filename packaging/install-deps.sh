@@ -1,0 +1,43 @@
+#!/bin/sh
+# Installs the Debian 12 packages needed to build, run and test agentai.
+# Idempotent: only missing packages are installed; a no-op when all are present.
+set -eu
+
+PACKAGES="
+build-essential cmake pkg-config
+liblua5.4-dev lua5.4
+libuv1-dev
+libcurl4-openssl-dev
+libcjson-dev
+liblmdb-dev lmdb-utils
+libwebsockets-dev libwebsockets-evlib-uv
+libssl-dev
+lua-busted
+clang libclang-rt-14-dev
+clang-format
+curl
+"
+
+missing=""
+for p in $PACKAGES; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing="$missing $p"
+  fi
+done
+
+if [ -z "$missing" ]; then
+  exit 0
+fi
+
+echo "install-deps: installing:$missing" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "install-deps: missing packages:$missing; run as root or install them with apt-get" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,82 @@
+/* core/config.h — the runtime configuration: defaults, TOML-subset files, environment overrides. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+/** Longest path the configuration accepts. */
+#define CONFIG_PATH_MAX 1024
+
+/**
+ * The whole runtime configuration. config_defaults() gives the embedded
+ * default (loopback, ./data, LMDB, the mock provider, every plugin of the
+ * build's plugin folder); a file and then the environment override it.
+ */
+typedef struct config {
+  char source[CONFIG_PATH_MAX]; /**< file it came from, or "<embedded default>" */
+
+  /* [server] */
+  char listen_host[256]; /**< default "127.0.0.1" */
+  int listen_port;       /**< default 8080; 0 = ephemeral */
+
+  /* [storage] */
+  char data_dir[CONFIG_PATH_MAX]; /**< default "./data"; made absolute at startup */
+  char storage_backend[64];       /**< registry name of the storage backend, default "lmdb" */
+
+  /* [plugins] */
+  char plugin_dir[CONFIG_PATH_MAX]; /**< "" = the build's plugin folder next to the binary */
+  char **plugin_load;               /**< names (looked up in plugin_dir) or paths of .so files;
+                                         NULL = every *.so in plugin_dir */
+  size_t plugin_load_count;
+  cJSON *plugin_settings; /**< object: plugin name -> its section, as JSON (owned) */
+
+  /* [lua] */
+  size_t lua_memory_limit;        /**< bytes per workflow VM, default 64 MiB */
+  uint64_t lua_cpu_limit;         /**< VM instructions per workflow run, 0 = none; default 0 */
+  uint32_t lua_slice_instructions; /**< instructions before a busy script yields to the loop */
+  char **workflow_dirs;           /**< folders searched for workflows and required modules */
+  size_t workflow_dir_count;
+
+  /* [log] */
+  int log_level; /**< AGENTAI_LOG_* */
+} config;
+
+/** Fills cfg with the embedded default (allocates; release with config_free). */
+void config_defaults(config *cfg);
+
+/**
+ * Reads a configuration file over cfg (which holds defaults). On error
+ * returns a negative code and writes "FILE:LINE: key 'a.b': expected ..." to
+ * err; cfg is then unspecified but safe to config_free.
+ */
+int config_load_file(config *cfg, const char *path, char *err, size_t err_len);
+
+/**
+ * Applies environment overrides: AGENTAI_LISTEN (host:port), AGENTAI_DATA,
+ * AGENTAI_STORAGE, AGENTAI_PLUGIN_DIR, AGENTAI_PLUGINS (comma list),
+ * AGENTAI_LOG_LEVEL, AGENTAI_LUA_MEMORY_MB, AGENTAI_LUA_CPU_LIMIT,
+ * AGENTAI_WORKFLOW_PATH (colon list). A malformed value is an error naming
+ * the variable.
+ */
+int config_apply_env(config *cfg, char *err, size_t err_len);
+
+/** Parses "host:port" (port 0..65535; "[::1]:80" form for IPv6). */
+int config_parse_listen(const char *text, char *host, size_t host_len, int *port);
+
+/** The plugin's section as JSON object text (host-allocated with malloc;
+ *  "{}" when absent). Caller frees. */
+char *config_plugin_json(const config *cfg, const char *plugin_name);
+
+/** Releases what config_defaults / config_load_file allocated. */
+void config_free(config *cfg);
+
+/**
+ * The file format parser (a TOML subset, see docs/operations.md): text ->
+ * JSON tree of tables. filename only labels errors ("FILE:LINE: ..."). On
+ * success *out is a cJSON object the caller deletes. Never reads past len.
+ * Also used by the fuzz target.
+ */
+int config_parse_toml(const char *text, size_t len, const char *filename, cJSON **out, char *err,
+                      size_t err_len);
