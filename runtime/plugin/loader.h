@@ -22,7 +22,10 @@ typedef struct plugin_info {
 typedef struct plugin_registry plugin_registry;
 
 /** Creates an empty registry whose host services run on loop. data_dir is
- *  what host->data_dir returns (copied). */
+ *  what host->data_dir returns (copied). The registry holds one ref'd
+ *  uv_async_t (for host->post), so uv_run(loop, UV_RUN_DEFAULT) does not
+ *  return while the registry lives: drive the loop with UV_RUN_ONCE until
+ *  your condition holds, or stop it with uv_stop. */
 int plugin_registry_new(uv_loop_t *loop, const char *data_dir, plugin_registry **out);
 
 /**
@@ -64,5 +67,7 @@ const agentai_host *plugin_runtime_host(plugin_registry *reg);
  * Shutdown: closes providers, runs every plugin's shutdown(), drains posts
  * still queued. Libraries stay mapped (never dlclose). Does not close
  * storage databases: the owner of an open agentai_storage closes it first.
+ * Its handles close asynchronously: run uv_run(loop, UV_RUN_DEFAULT) once
+ * afterwards, before uv_loop_close.
  */
 void plugin_registry_free(plugin_registry *reg);
