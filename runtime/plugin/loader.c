@@ -310,6 +310,11 @@ int plugin_load(plugin_registry *reg, const char *path, const char *config_json,
   return load_one(reg, path, NULL, config_json, err, err_len);
 }
 
+int plugin_load_with_config(plugin_registry *reg, const char *path, const config *cfg, char *err,
+                            size_t err_len) {
+  return load_one(reg, path, cfg, NULL, err, err_len);
+}
+
 int plugin_default_dir(char *out, size_t out_len) {
   char exe[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);

@@ -38,6 +38,10 @@ int plugin_registry_new(uv_loop_t *loop, const char *data_dir, plugin_registry *
 int plugin_load(plugin_registry *reg, const char *path, const char *config_json, char *err,
                 size_t err_len);
 
+/** Like plugin_load, with the plugin's [plugins.<name>] section of cfg. */
+int plugin_load_with_config(plugin_registry *reg, const char *path, const config *cfg, char *err,
+                            size_t err_len);
+
 /**
  * Loads what cfg names (plugin_load entries, or every *.so in the plugin
  * folder), each with its [plugins.<name>] section. Stops at the first

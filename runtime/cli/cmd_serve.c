@@ -1,0 +1,191 @@
+/* cli/cmd_serve.c — `agentai serve`: the HTTP API on the loop, clean shutdown on SIGTERM/SIGINT. */
+#include <cjson/cJSON.h>
+#include <libwebsockets.h>
+#include <lua.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/app.h"
+#include "cli/cli.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "http/server.h"
+
+static const char HELP[] =
+    "usage: agentai serve [--config FILE] [--listen HOST:PORT] [--data DIR]\n"
+    "\n"
+    "Starts the runtime: loads plugins, opens storage, serves HTTP on HOST:PORT\n"
+    "(default 127.0.0.1:8080): GET /healthz, GET /readyz, GET /version.\n"
+    "SIGTERM or SIGINT stops accepting, closes connections and storage, and exits 0.\n";
+
+typedef struct server_state {
+  app *a;
+  http_server *http;
+  uv_signal_t sigterm, sigint;
+  int stopping;
+  uint64_t started_ms;
+} server_state;
+
+static void respond_cjson(http_request *req, int status, cJSON *body) {
+  char *text = cJSON_PrintUnformatted(body);
+  cJSON_Delete(body);
+  if (!text) {
+    http_respond_error(req, 500, "internal_error", "out of memory", NULL);
+    return;
+  }
+  http_respond_json(req, status, text);
+  free(text);
+}
+
+/* Readiness: the storage answers a read and every plugin is loaded. */
+static void handle_readyz(server_state *s, http_request *req) {
+  app *a = s->a;
+  cJSON *body = cJSON_CreateObject();
+  cJSON *checks = cJSON_AddObjectToObject(body, "checks");
+  int ready = !s->stopping;
+
+  cJSON *storage = cJSON_AddObjectToObject(checks, "storage");
+  cJSON_AddStringToObject(storage, "backend", a->cfg.storage_backend);
+  int storage_ok = a->store.db != NULL;
+  if (storage_ok && a->store.def->stats) {
+    char *stats = NULL;
+    storage_ok = a->store.def->stats(a->store.db, &stats) == 0;
+    cJSON *parsed = stats ? cJSON_Parse(stats) : NULL;
+    if (parsed)
+      cJSON_AddItemToObject(storage, "stats", parsed);
+    free(stats);
+  }
+  cJSON_AddBoolToObject(storage, "ok", storage_ok);
+  ready &= storage_ok;
+
+  cJSON *plugins = cJSON_AddObjectToObject(checks, "plugins");
+  cJSON *loaded = cJSON_AddArrayToObject(plugins, "loaded");
+  for (size_t i = 0; i < plugin_count(a->plugins); i++)
+    cJSON_AddItemToArray(loaded, cJSON_CreateString(plugin_get_info(a->plugins, i)->name));
+  cJSON *providers = cJSON_AddArrayToObject(plugins, "providers");
+  const char *name;
+  for (size_t i = 0; (name = plugin_provider_name(a->plugins, i)); i++)
+    cJSON_AddItemToArray(providers, cJSON_CreateString(name));
+  int plugins_ok = plugin_count(a->plugins) > 0;
+  cJSON_AddBoolToObject(plugins, "ok", plugins_ok);
+  ready &= plugins_ok;
+
+  cJSON_AddStringToObject(body, "status", ready ? "ready" : "not_ready");
+  respond_cjson(req, ready ? 200 : 503, body);
+}
+
+static void handle_version(http_request *req) {
+  cJSON *body = cJSON_CreateObject();
+  cJSON_AddStringToObject(body, "version", AGENTAI_VERSION_STRING);
+  char abi[16];
+  snprintf(abi, sizeof abi, "%d.%d", AGENTAI_ABI_MAJOR, AGENTAI_ABI_MINOR);
+  cJSON_AddStringToObject(body, "abi", abi);
+  cJSON_AddStringToObject(body, "lua", LUA_RELEASE);
+  cJSON_AddStringToObject(body, "libuv", uv_version_string());
+  cJSON_AddStringToObject(body, "libwebsockets", lws_get_library_version());
+  respond_cjson(req, 200, body);
+}
+
+static void handle_request(void *ud, http_request *req) {
+  server_state *s = ud;
+  const char *method = http_request_method(req);
+  const char *path = http_request_path(req);
+  int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+  if (!strcmp(path, "/healthz") || !strcmp(path, "/readyz") || !strcmp(path, "/version")) {
+    if (!get) {
+      http_response_add_header(req, "Allow", "GET, HEAD");
+      http_respond_error(req, 405, "method_not_allowed", "this endpoint only answers GET", NULL);
+      return;
+    }
+    if (!strcmp(path, "/healthz")) {
+      cJSON *body = cJSON_CreateObject();
+      cJSON_AddStringToObject(body, "status", "ok");
+      cJSON_AddNumberToObject(body, "uptime_s",
+                              (double)(uv_now(&s->a->loop) - s->started_ms) / 1000.0);
+      respond_cjson(req, 200, body);
+    } else if (!strcmp(path, "/readyz")) {
+      handle_readyz(s, req);
+    } else {
+      handle_version(req);
+    }
+    return;
+  }
+  char msg[512];
+  snprintf(msg, sizeof msg, "no route for %s %s", method, path);
+  http_respond_error(req, 404, "not_found", msg, NULL);
+}
+
+static void on_http_closed(void *ud) {
+  server_state *s = ud;
+  uv_close((uv_handle_t *)&s->sigterm, NULL);
+  uv_close((uv_handle_t *)&s->sigint, NULL);
+  uv_stop(&s->a->loop);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  server_state *s = h->data;
+  if (s->stopping)
+    return;
+  s->stopping = 1;
+  log_printf(AGENTAI_LOG_INFO, "serve", "received %s: shutting down",
+             signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  http_server_stop(s->http, on_http_closed, s);
+}
+
+int cli_serve(int argc, char **argv) {
+  if (cli_wants_help(argc, argv)) {
+    fputs(HELP, stdout);
+    return CLI_OK;
+  }
+  cli_args args;
+  if (cli_parse(argc, argv, &args, 1, 0))
+    return CLI_USAGE;
+  if (args.npositional) {
+    cli_error("serve takes no arguments (see --help)");
+    return CLI_USAGE;
+  }
+  app a;
+  char err[2048];
+  app_options opts = {
+      .config_path = args.config_path, .listen = args.listen, .data_dir = args.data_dir};
+  if (app_config(&a, &opts, err, sizeof err) < 0) {
+    config_free(&a.cfg);
+    cli_error("%s", err);
+    return CLI_FAILED;
+  }
+  if (app_start(&a, 1, err, sizeof err) < 0) {
+    cli_error("%s", err);
+    return CLI_FAILED;
+  }
+  server_state s = {.a = &a, .started_ms = uv_now(&a.loop)};
+  http_server_options hopts = {0};
+  if (http_server_start(&a.loop, a.cfg.listen_host, a.cfg.listen_port, handle_request, &s, &hopts,
+                        &s.http, err, sizeof err) < 0) {
+    app_stop(&a);
+    cli_error("%s", err);
+    return CLI_FAILED;
+  }
+  uv_signal_init(&a.loop, &s.sigterm);
+  uv_signal_init(&a.loop, &s.sigint);
+  s.sigterm.data = s.sigint.data = &s;
+  uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&s.sigint, on_signal, SIGINT);
+
+  cJSON *fields = cJSON_CreateObject();
+  char url[300];
+  snprintf(url, sizeof url, "http://%s:%d", a.cfg.listen_host, http_server_port(s.http));
+  cJSON_AddStringToObject(fields, "url", url);
+  cJSON_AddNumberToObject(fields, "port", http_server_port(s.http));
+  cJSON_AddStringToObject(fields, "data", a.cfg.data_dir);
+  cJSON_AddNumberToObject(fields, "plugins", (double)plugin_count(a.plugins));
+  char *text = cJSON_PrintUnformatted(fields);
+  cJSON_Delete(fields);
+  log_write(AGENTAI_LOG_INFO, "serve", "listening", text);
+  free(text);
+  uv_run(&a.loop, UV_RUN_DEFAULT);
+  app_stop(&a);
+  log_write(AGENTAI_LOG_INFO, "serve", "stopped", NULL);
+  return CLI_OK;
+}

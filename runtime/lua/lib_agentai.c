@@ -1,0 +1,554 @@
+/* lua/lib_agentai.c — the `agentai` Lua module: llm, kv, json, log, sleep, now, spawn, wait. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agentai/provider.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "lua/internal.h"
+#include "lua/ljson.h"
+#include "store/store.h"
+
+#define ERROR_MT "agentai.error"
+#define KV_MAX_KEY 400
+
+/* ---- structured errors ---- */
+
+static int error_tostring(lua_State *L) {
+  lua_getfield(L, 1, "where");
+  lua_getfield(L, 1, "kind");
+  lua_getfield(L, 1, "message");
+  lua_getfield(L, 1, "traceback");
+  lua_pushfstring(L, "%s%s: %s%s%s", lua_isstring(L, 2) ? lua_tostring(L, 2) : "",
+                  luaL_optstring(L, 3, "error"), luaL_optstring(L, 4, ""),
+                  lua_isstring(L, 5) ? "\n" : "", lua_isstring(L, 5) ? lua_tostring(L, 5) : "");
+  return 1;
+}
+
+void lh_push_error(lua_State *L, int err, const char *message, int64_t retry_after_ms) {
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, agentai_errname(err));
+  lua_setfield(L, -2, "kind");
+  lua_pushinteger(L, err);
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, message && message[0] ? message : agentai_strerror(err));
+  lua_setfield(L, -2, "message");
+  lua_pushboolean(L, agentai_err_retryable(err));
+  lua_setfield(L, -2, "retryable");
+  if (retry_after_ms >= 0) {
+    lua_pushnumber(L, (double)retry_after_ms / 1000.0);
+    lua_setfield(L, -2, "retry_after");
+  }
+  if (luaL_newmetatable(L, ERROR_MT)) {
+    lua_pushcfunction(L, error_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "agentai.error");
+    lua_setfield(L, -2, "__name");
+  }
+  lua_setmetatable(L, -2);
+}
+
+void lh_push_where(lua_State *L) {
+  lua_Debug ar;
+  for (int level = 1; lua_getstack(L, level, &ar); level++) {
+    if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+      lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+      return;
+    }
+  }
+  lua_pushliteral(L, "");
+}
+
+int lh_raise(lua_State *L, int err, const char *message, int64_t retry_after_ms) {
+  lh_push_error(L, err, message, retry_after_ms);
+  lh_push_where(L);
+  lua_setfield(L, -2, "where");
+  return lua_error(L);
+}
+
+/* ai.error{kind=, message=, retryable=}: lets a workflow raise the same
+ * structured errors the bindings raise. */
+static int ai_error(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "message");
+  const char *msg = luaL_checkstring(L, -1);
+  lh_push_error(L, AGENTAI_EINVAL, msg, -1);
+  lua_getfield(L, 1, "kind");
+  lua_setfield(L, -2, "kind");
+  if (lua_getfield(L, 1, "retryable") != LUA_TNIL)
+    lua_setfield(L, -2, "retryable");
+  else
+    lua_pop(L, 1);
+  lh_push_where(L);
+  lua_setfield(L, -2, "where");
+  return lua_error(L);
+}
+
+/* ---- ai.llm ---- */
+
+typedef struct llm_call {
+  lh_op *op;
+  const agentai_provider_def *provider;
+  void *call;
+  agentai_chat_sink sink;
+} llm_call;
+
+static void llm_done(void *ud, const agentai_chat_outcome *o) {
+  llm_call *c = ud;
+  lh_op *op = c->op;
+  lua_State *S = lh_op_stack(op);
+  if (!S) {
+    lh_op_free(op);
+    return;
+  }
+  if (o->err == 0) {
+    char why[256];
+    if (!o->response_json ||
+        ljson_decode(S, o->response_json, o->response_len, why, sizeof why) < 0) {
+      lua_pushboolean(S, 0);
+      lh_push_error(S, AGENTAI_EMALFORMED, "provider returned a response that is not JSON", -1);
+    } else {
+      lua_pushboolean(S, 1);
+      lua_insert(S, -2);
+    }
+  } else {
+    lua_pushboolean(S, 0);
+    lh_push_error(S, o->err, o->message, o->retry_after_ms);
+  }
+  lh_op_complete(op);
+}
+
+static void llm_cancel(lh_op *op) {
+  llm_call *c = op->data;
+  if (c->call)
+    c->provider->cancel(c->provider->ud, c->call);
+}
+
+static int llm_chat(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lh_vm *vm = lh_vm_of(L);
+  const char *fallback = vm->svc->default_provider ? vm->svc->default_provider : "mock";
+  lua_getfield(L, 1, "provider");
+  const char *name = luaL_optstring(L, -1, fallback);
+  const agentai_provider_def *p =
+      vm->svc->plugins ? plugin_find_provider(vm->svc->plugins, name) : NULL;
+  if (!p)
+    return lh_raise(L, AGENTAI_ENOENT,
+                    lua_pushfstring(L, "ai.llm.chat: no provider named '%s' is loaded", name), -1);
+  /* The request is the table minus `provider`, which names the plugin. */
+  lua_newtable(L);
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "provider") == 0) {
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);
+  }
+  char *json = NULL, why[256];
+  size_t len = 0;
+  if (ljson_encode(L, -1, &json, &len, why, sizeof why) < 0)
+    return lh_raise(L, AGENTAI_EINVAL,
+                    lua_pushfstring(L, "ai.llm.chat: request is not JSON-encodable: %s", why), -1);
+  lh_op *op = lh_op_begin(L, "ai.llm.chat", sizeof(llm_call));
+  llm_call *c = op->data;
+  c->op = op;
+  c->provider = p;
+  c->sink.ud = c;
+  c->sink.done = llm_done;
+  op->cancel = p->cancel ? llm_cancel : NULL;
+  void *call = NULL;
+  int rc = p->chat(p->ud, json, len, &c->sink, &call);
+  free(json);
+  if (rc < 0) {
+    lh_op_abort(op);
+    return lh_raise(L, rc,
+                    lua_pushfstring(L, "ai.llm.chat: provider '%s' refused the request: %s", name,
+                                    agentai_strerror(rc)),
+                    -1);
+  }
+  if (!op->completed)
+    c->call = call;
+  return lh_op_await(L, op);
+}
+
+/* ---- ai.kv ---- */
+
+static const store *kv_store(lua_State *L) {
+  const store *st = lh_vm_of(L)->svc->store;
+  if (!st || !st->db)
+    lh_raise(L, AGENTAI_ENOTSUP, "ai.kv: no storage is open", -1);
+  return st;
+}
+
+/* Full storage key: the kv namespace + the workflow's key. */
+static size_t kv_key(lua_State *L, int idx, char *out) {
+  size_t len = 0;
+  const char *key = luaL_checklstring(L, idx, &len);
+  if (len == 0 || len > KV_MAX_KEY)
+    luaL_argerror(L, idx, "key must be 1 to 400 bytes");
+  memcpy(out, STORE_NS_KV, sizeof STORE_NS_KV - 1);
+  memcpy(out + sizeof STORE_NS_KV - 1, key, len);
+  return len + sizeof STORE_NS_KV - 1;
+}
+
+typedef struct kv_read {
+  lh_op *op;
+  int results_ref;
+  size_t count;
+} kv_read;
+
+static void push_value_or_error(lua_State *S, const void *value, size_t len) {
+  char why[256];
+  if (ljson_decode(S, value, len, why, sizeof why) < 0) {
+    lua_pushboolean(S, 0);
+    lh_push_error(S, AGENTAI_ECORRUPT, "ai.kv: stored value is not valid JSON", -1);
+  } else {
+    lua_pushboolean(S, 1);
+    lua_insert(S, -2);
+  }
+}
+
+static void kv_get_done(void *ud, int err, const void *value, size_t len) {
+  kv_read *r = ud;
+  lua_State *S = lh_op_stack(r->op);
+  if (!S) {
+    lh_op_free(r->op);
+    return;
+  }
+  if (err == 0) {
+    push_value_or_error(S, value, len);
+  } else if (err == AGENTAI_ENOENT) {
+    lua_pushboolean(S, 1);
+    lua_pushnil(S);
+  } else {
+    lua_pushboolean(S, 0);
+    lh_push_error(S, err, "ai.kv.get failed", -1);
+  }
+  lh_op_complete(r->op);
+}
+
+static int kv_get(lua_State *L) {
+  const store *st = kv_store(L);
+  char key[KV_MAX_KEY + 8];
+  size_t klen = kv_key(L, 1, key);
+  lh_op *op = lh_op_begin(L, "ai.kv.get", sizeof(kv_read));
+  kv_read *r = op->data;
+  r->op = op;
+  int rc = st->def->get(st->db, NULL, key, klen, kv_get_done, r);
+  if (rc < 0) {
+    lh_op_abort(op);
+    return lh_raise(L, rc, "ai.kv.get failed", -1);
+  }
+  return lh_op_await(L, op);
+}
+
+static void kv_write_done(void *ud, int err) {
+  lh_op *op = ud;
+  lua_State *S = lh_op_stack(op);
+  if (!S) {
+    lh_op_free(op); /* the workflow ended first; the write is still durable */
+    return;
+  }
+  if (err == 0) {
+    lua_pushboolean(S, 1);
+    lua_pushboolean(S, 1);
+  } else {
+    lua_pushboolean(S, 0);
+    lh_push_error(S, err,
+                  err == AGENTAI_ENOSPC ? "ai.kv: storage is full (raise map_size_mb)"
+                                        : "ai.kv write failed",
+                  -1);
+  }
+  lh_op_complete(op);
+}
+
+static int kv_write(lua_State *L, int type, const char *what) {
+  const store *st = kv_store(L);
+  char key[KV_MAX_KEY + 8];
+  size_t klen = kv_key(L, 1, key);
+  char *json = NULL, why[256];
+  size_t len = 0;
+  if (type == AGENTAI_KV_PUT) {
+    luaL_checkany(L, 2);
+    if (ljson_encode(L, 2, &json, &len, why, sizeof why) < 0)
+      return lh_raise(L, AGENTAI_EINVAL,
+                      lua_pushfstring(L, "%s: value is not JSON-encodable: %s", what, why), -1);
+  }
+  agentai_kv_op kop = {.type = type, .key = key, .key_len = klen, .value = json, .value_len = len};
+  lh_op *op = lh_op_begin(L, what, 0);
+  int rc = st->def->write(st->db, &kop, 1, kv_write_done, op);
+  free(json);
+  if (rc < 0) {
+    lh_op_abort(op);
+    return lh_raise(L, rc, lua_pushfstring(L, "%s: %s", what, agentai_strerror(rc)), -1);
+  }
+  return lh_op_await(L, op);
+}
+
+static int kv_put(lua_State *L) {
+  return kv_write(L, AGENTAI_KV_PUT, "ai.kv.put");
+}
+
+static int kv_delete(lua_State *L) {
+  return kv_write(L, AGENTAI_KV_DELETE, "ai.kv.delete");
+}
+
+static int kv_scan_item(void *ud, const void *key, size_t klen, const void *value, size_t vlen) {
+  kv_read *r = ud;
+  lua_State *S = lh_op_stack(r->op);
+  if (!S)
+    return 1;
+  lua_rawgeti(S, LUA_REGISTRYINDEX, r->results_ref);
+  lua_createtable(S, 0, 2);
+  size_t ns = sizeof STORE_NS_KV - 1;
+  lua_pushlstring(S, (const char *)key + ns, klen - ns);
+  lua_setfield(S, -2, "key");
+  char why[256];
+  if (ljson_decode(S, value, vlen, why, sizeof why) < 0)
+    lua_pushnil(S);
+  lua_setfield(S, -2, "value");
+  lua_rawseti(S, -2, (lua_Integer)++r->count);
+  lua_pop(S, 1);
+  return 0;
+}
+
+static void kv_scan_done(void *ud, int err) {
+  kv_read *r = ud;
+  lua_State *S = lh_op_stack(r->op);
+  if (!S) {
+    lh_op_free(r->op);
+    return;
+  }
+  if (err == 0) {
+    lua_pushboolean(S, 1);
+    lua_rawgeti(S, LUA_REGISTRYINDEX, r->results_ref);
+  } else {
+    lua_pushboolean(S, 0);
+    lh_push_error(S, err, "ai.kv.scan failed", -1);
+  }
+  luaL_unref(S, LUA_REGISTRYINDEX, r->results_ref);
+  lh_op_complete(r->op);
+}
+
+/* ai.kv.scan(prefix, {limit=100, after=key, reverse=false}) -> {{key=, value=}, ...} */
+static int kv_scan(lua_State *L) {
+  const store *st = kv_store(L);
+  size_t plen = 0;
+  const char *prefix = luaL_optlstring(L, 1, "", &plen);
+  if (plen > KV_MAX_KEY)
+    return luaL_argerror(L, 1, "prefix longer than 400 bytes");
+  lua_Integer limit = 100;
+  int reverse = 0;
+  size_t alen = 0;
+  const char *after = NULL;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "limit");
+    limit = luaL_optinteger(L, -1, 100);
+    lua_getfield(L, 2, "reverse");
+    reverse = lua_toboolean(L, -1);
+    lua_getfield(L, 2, "after");
+    after = luaL_optlstring(L, -1, NULL, &alen);
+    lua_pop(L, 3);
+    if (limit < 1 || limit > 10000)
+      return luaL_argerror(L, 2, "limit must be 1..10000");
+  }
+  size_t ns = sizeof STORE_NS_KV - 1;
+  char start[KV_MAX_KEY + 16], end[KV_MAX_KEY + 16];
+  memcpy(start, STORE_NS_KV, ns);
+  memcpy(start + ns, prefix, plen);
+  size_t start_len = ns + plen;
+  size_t end_len = store_prefix_end(start, start_len, end);
+  if (after && alen <= KV_MAX_KEY) {
+    char k[KV_MAX_KEY + 16];
+    memcpy(k, STORE_NS_KV, ns);
+    memcpy(k + ns, after, alen);
+    if (!reverse) { /* strictly after: the key followed by a zero byte */
+      memcpy(start, k, ns + alen);
+      start[ns + alen] = '\0';
+      start_len = ns + alen + 1;
+    } else { /* strictly before: the end bound is exclusive */
+      memcpy(end, k, ns + alen);
+      end_len = ns + alen;
+    }
+  }
+  agentai_scan_range range = {.start = start,
+                              .start_len = start_len,
+                              .end = end_len ? end : NULL,
+                              .end_len = end_len,
+                              .flags = reverse ? AGENTAI_SCAN_REVERSE : 0,
+                              .limit = (size_t)limit};
+  lh_op *op = lh_op_begin(L, "ai.kv.scan", sizeof(kv_read));
+  kv_read *r = op->data;
+  r->op = op;
+  lua_newtable(L);
+  r->results_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  int rc = st->def->scan(st->db, NULL, &range, kv_scan_item, kv_scan_done, r);
+  if (rc < 0) {
+    luaL_unref(L, LUA_REGISTRYINDEX, r->results_ref);
+    lh_op_abort(op);
+    return lh_raise(L, rc, "ai.kv.scan failed", -1);
+  }
+  return lh_op_await(L, op);
+}
+
+/* ---- ai.sleep / ai.now ---- */
+
+typedef struct sleep_op {
+  lh_op *op;
+  const agentai_host *host;
+  agentai_timer *timer;
+} sleep_op;
+
+static void sleep_fired(void *ud) {
+  sleep_op *s = ud;
+  lua_State *S = lh_op_stack(s->op);
+  if (!S) {
+    lh_op_free(s->op);
+    return;
+  }
+  lua_pushboolean(S, 1);
+  lua_pushboolean(S, 1);
+  lh_op_complete(s->op);
+}
+
+static void sleep_cancel(lh_op *op) {
+  sleep_op *s = op->data;
+  s->host->timer_cancel(s->host, s->timer);
+}
+
+static int ai_sleep(lua_State *L) {
+  lua_Number seconds = luaL_checknumber(L, 1);
+  if (!(seconds >= 0) || seconds > 86400.0 * 365)
+    return luaL_argerror(L, 1, "seconds must be between 0 and one year");
+  lh_vm *vm = lh_vm_of(L);
+  lh_op *op = lh_op_begin(L, "ai.sleep", sizeof(sleep_op));
+  sleep_op *s = op->data;
+  s->op = op;
+  s->host = plugin_runtime_host(vm->svc->plugins);
+  op->cancel = sleep_cancel;
+  if (s->host->timer_start(s->host, (uint64_t)llround(seconds * 1000.0), sleep_fired, s,
+                           &s->timer) < 0) {
+    lh_op_abort(op);
+    return luaL_error(L, "ai.sleep: cannot start a timer");
+  }
+  return lh_op_await(L, op);
+}
+
+static int ai_now(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
+/* ---- ai.log ---- */
+
+static int ai_log_at(lua_State *L, int level) {
+  const char *msg = luaL_checkstring(L, 1);
+  if (level < log_get_level())
+    return 0;
+  lh_vm *vm = lh_vm_of(L);
+  cJSON *fields = NULL;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    char *json = NULL, why[256];
+    size_t len = 0;
+    if (ljson_encode(L, 2, &json, &len, why, sizeof why) < 0)
+      return luaL_error(L, "ai.log: fields are not JSON-encodable: %s", why);
+    fields = cJSON_Parse(json);
+    free(json);
+  }
+  if (!cJSON_IsObject(fields)) {
+    cJSON_Delete(fields);
+    fields = cJSON_CreateObject();
+  }
+  lua_Debug ar;
+  if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+    char src[256];
+    snprintf(src, sizeof src, "%s:%d", ar.short_src, ar.currentline);
+    cJSON_AddStringToObject(fields, "src", src);
+  }
+  cJSON_AddStringToObject(fields, "workflow", vm->path);
+  char *text = cJSON_PrintUnformatted(fields);
+  cJSON_Delete(fields);
+  log_write(level, "workflow", msg, text);
+  free(text);
+  return 0;
+}
+
+static int log_debug(lua_State *L) {
+  return ai_log_at(L, AGENTAI_LOG_DEBUG);
+}
+static int log_info(lua_State *L) {
+  return ai_log_at(L, AGENTAI_LOG_INFO);
+}
+static int log_warn(lua_State *L) {
+  return ai_log_at(L, AGENTAI_LOG_WARN);
+}
+static int log_error(lua_State *L) {
+  return ai_log_at(L, AGENTAI_LOG_ERROR);
+}
+
+/* ---- the module ---- */
+
+static int readonly_newindex(lua_State *L) {
+  return luaL_error(L, "the agentai module is read-only (tried to set '%s')",
+                    luaL_tolstring(L, 2, NULL));
+}
+
+/* Replaces the table on top of the stack with a read-only proxy of it, so a
+ * workflow cannot patch the library other code relies on. */
+static void make_readonly(lua_State *L) {
+  lua_newtable(L);      /* t, proxy */
+  lua_newtable(L);      /* t, proxy, mt */
+  lua_pushvalue(L, -3); /* t, proxy, mt, t */
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, readonly_newindex);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushliteral(L, "read-only");
+  lua_setfield(L, -2, "__metatable");
+  lua_setmetatable(L, -2); /* t, proxy */
+  lua_remove(L, -2);
+}
+
+/* Sets `name` on the table at -2 to a read-only table of functions. */
+static void add_sublib(lua_State *L, const char *name, const luaL_Reg *fns) {
+  lua_newtable(L);
+  luaL_setfuncs(L, fns, 0);
+  make_readonly(L);
+  lua_setfield(L, -2, name);
+}
+
+int lh_open_agentai(lua_State *L) {
+  static const luaL_Reg LLM[] = {{"chat", llm_chat}, {NULL, NULL}};
+  static const luaL_Reg KV[] = {
+      {"get", kv_get}, {"put", kv_put}, {"delete", kv_delete}, {"scan", kv_scan}, {NULL, NULL}};
+  static const luaL_Reg LOG[] = {{"debug", log_debug},
+                                 {"info", log_info},
+                                 {"warn", log_warn},
+                                 {"error", log_error},
+                                 {NULL, NULL}};
+  static const luaL_Reg TOP[] = {{"sleep", ai_sleep},       {"now", ai_now},
+                                 {"spawn", lh_sched_spawn}, {"wait", lh_sched_wait},
+                                 {"error", ai_error},       {NULL, NULL}};
+  lua_newtable(L);
+  luaL_setfuncs(L, TOP, 0);
+  add_sublib(L, "llm", LLM);
+  add_sublib(L, "kv", KV);
+  add_sublib(L, "log", LOG);
+  ljson_open(L);
+  make_readonly(L);
+  lua_setfield(L, -2, "json");
+  lua_pushliteral(L, AGENTAI_VERSION_STRING);
+  lua_setfield(L, -2, "version");
+
+  make_readonly(L);
+  return 1;
+}

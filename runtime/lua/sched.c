@@ -1,0 +1,387 @@
+/* lua/sched.c — coroutine scheduling on the loop: fibers, awaited operations, spawn/wait, time
+ * slices. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/log.h"
+#include "lua/internal.h"
+
+#define FIBER_MT "agentai.fiber"
+
+/* Each workflow fiber stores its lh_fiber* in its thread's extra space;
+ * threads created by coroutine.create copy the main thread's (NULL), which
+ * is how bindings tell a workflow fiber from a user coroutine. */
+lh_fiber *lh_fiber_of(lua_State *L) {
+  return *(lh_fiber **)lua_getextraspace(L);
+}
+
+static void run_queue_push(lh_vm *vm, lh_fiber *f) {
+  if (f->queued)
+    return;
+  f->queued = 1;
+  f->next_runnable = NULL;
+  if (vm->run_tail)
+    vm->run_tail->next_runnable = f;
+  else
+    vm->run_head = f;
+  vm->run_tail = f;
+  if (!vm->idle_active && !vm->freeing) {
+    uv_idle_start(&vm->idle, lh_sched_idle_cb);
+    vm->idle_active = 1;
+  }
+}
+
+void lh_sched_make_runnable(lh_fiber *f, int nargs) {
+  f->state = LH_FIBER_RUNNABLE;
+  f->resume_nargs = nargs;
+  run_queue_push(f->vm, f);
+}
+
+lh_fiber *lh_fiber_new(lh_vm *vm, int nargs) {
+  lua_State *L = vm->L;
+  lh_fiber *f = calloc(1, sizeof *f);
+  if (!f)
+    return NULL;
+  f->vm = vm;
+  f->id = ++vm->next_fiber_id;
+  f->result_ref = LUA_NOREF;
+  f->co = lua_newthread(L);
+  f->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  *(lh_fiber **)lua_getextraspace(f->co) = f;
+  lh_vm_install_hook(vm, f->co);
+  lua_xmove(L, f->co, nargs + 1); /* the function and its arguments */
+  f->next = vm->fibers;
+  vm->fibers = f;
+  lh_sched_make_runnable(f, nargs);
+  return f;
+}
+
+/* ---- operations ---- */
+
+lh_op *lh_op_begin(lua_State *L, const char *what, size_t data_size) {
+  lh_fiber *f = lh_fiber_of(L);
+  if (!f)
+    luaL_error(L,
+               "%s must be called from a workflow or an ai.spawn function, not from inside "
+               "coroutine.create/wrap",
+               what);
+  lh_vm *vm = f->vm;
+  /* One allocation for the op and the binding's data. */
+  size_t head = (sizeof(lh_op) + 15) & ~(size_t)15;
+  lh_op *op = calloc(1, head + data_size);
+  if (!op)
+    luaL_error(L, "%s: out of memory", what);
+  op->data = data_size ? (char *)op + head : NULL;
+  op->fiber = f;
+  op->vm = vm;
+  op->inline_phase = 1;
+  op->next = vm->ops;
+  if (vm->ops)
+    vm->ops->prev = op;
+  vm->ops = op;
+  f->op = op;
+  return op;
+}
+
+static void op_unlink(lh_op *op) {
+  if (!op->vm)
+    return;
+  if (op->prev)
+    op->prev->next = op->next;
+  else
+    op->vm->ops = op->next;
+  if (op->next)
+    op->next->prev = op->prev;
+  op->vm = NULL;
+  op->next = op->prev = NULL;
+}
+
+void lh_op_abort(lh_op *op) {
+  if (op->fiber)
+    op->fiber->op = NULL;
+  lh_op_free(op);
+}
+
+void lh_op_free(lh_op *op) {
+  op_unlink(op);
+  free(op);
+}
+
+lua_State *lh_op_stack(lh_op *op) {
+  if (!op->fiber)
+    return NULL;
+  lua_checkstack(op->fiber->co, 4);
+  return op->fiber->co;
+}
+
+void lh_op_complete(lh_op *op) {
+  lh_fiber *f = op->fiber;
+  op->completed = 1;
+  if (!f)
+    return;
+  f->op = NULL;
+  op->fiber = NULL;
+  if (op->inline_phase)
+    return; /* lh_op_await returns the values directly */
+  op_unlink(op);
+  free(op);
+  lh_sched_make_runnable(f, 2);
+}
+
+/* Results of an op are (ok, value): return value, or raise it with the
+ * caller's file:line added to a structured error. */
+static int op_finish(lua_State *L) {
+  if (lua_toboolean(L, -2))
+    return 1;
+  if (lua_istable(L, -1)) {
+    if (lua_getfield(L, -1, "where") == LUA_TNIL) {
+      lh_push_where(L);
+      lua_setfield(L, -3, "where");
+    }
+    lua_pop(L, 1);
+  }
+  return lua_error(L);
+}
+
+static int op_continue(lua_State *L, int status, lua_KContext ctx) {
+  (void)status, (void)ctx;
+  return op_finish(L);
+}
+
+int lh_op_await(lua_State *L, lh_op *op) {
+  op->inline_phase = 0;
+  if (op->completed) {
+    op_unlink(op);
+    free(op);
+    return op_finish(L);
+  }
+  lh_fiber_of(L)->state = LH_FIBER_WAIT_OP;
+  return lua_yieldk(L, 0, 0, op_continue);
+}
+
+/* ---- spawn / wait ---- */
+
+typedef struct fiber_handle {
+  lh_fiber *fiber;
+} fiber_handle;
+
+int lh_sched_spawn(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  lh_fiber *self = lh_fiber_of(L);
+  if (!self)
+    return luaL_error(L, "ai.spawn must be called from a workflow or an ai.spawn function");
+  lh_vm *vm = self->vm;
+  int nargs = lua_gettop(L) - 1;
+  lua_checkstack(vm->L, nargs + 2);
+  lua_xmove(L, vm->L, nargs + 1);
+  lh_fiber *f = lh_fiber_new(vm, nargs);
+  if (!f)
+    return luaL_error(L, "ai.spawn: out of memory");
+  fiber_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+  h->fiber = f;
+  luaL_setmetatable(L, FIBER_MT);
+  return 1;
+}
+
+static lh_fiber *check_handle(lua_State *L, int idx) {
+  fiber_handle *h = luaL_testudata(L, idx, FIBER_MT);
+  if (!h)
+    luaL_typeerror(L, idx, "handle from ai.spawn");
+  return h->fiber;
+}
+
+static int all_finished(lua_State *L, int n) {
+  for (int i = 1; i <= n; i++) {
+    lh_fiber *f = check_handle(L, i);
+    if (f->state != LH_FIBER_DONE && f->state != LH_FIBER_FAILED)
+      return 0;
+  }
+  return 1;
+}
+
+/* Returns each handle's first result in order; the first failure is raised. */
+static int wait_collect(lua_State *L) {
+  int n = lua_gettop(L);
+  for (int i = 1; i <= n; i++) {
+    lh_fiber *f = check_handle(L, i);
+    if (f->state == LH_FIBER_FAILED) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, f->result_ref);
+      return lua_error(L);
+    }
+  }
+  for (int i = 1; i <= n; i++) {
+    lh_fiber *f = check_handle(L, i);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, f->result_ref);
+  }
+  return n;
+}
+
+static int wait_continue(lua_State *L, int status, lua_KContext ctx) {
+  (void)status;
+  lua_settop(L, (int)ctx);
+  return wait_collect(L);
+}
+
+int lh_sched_wait(lua_State *L) {
+  int n = lua_gettop(L);
+  if (n == 0)
+    return luaL_error(L, "ai.wait expects at least one handle from ai.spawn");
+  lh_fiber *self = lh_fiber_of(L);
+  if (!self)
+    return luaL_error(L, "ai.wait must be called from a workflow or an ai.spawn function");
+  for (int i = 1; i <= n; i++)
+    if (check_handle(L, i) == self)
+      return luaL_error(L, "ai.wait: a fiber cannot wait for itself");
+  if (all_finished(L, n))
+    return wait_collect(L);
+  self->state = LH_FIBER_WAIT_JOIN;
+  return lua_yieldk(L, 0, n, wait_continue);
+}
+
+/* After a fiber ends: wake every joiner whose handles have all finished. */
+static void wake_joiners(lh_vm *vm) {
+  for (lh_fiber *f = vm->fibers; f; f = f->next) {
+    if (f->state != LH_FIBER_WAIT_JOIN)
+      continue;
+    int n = lua_gettop(f->co);
+    int ready = 1;
+    for (int i = 1; i <= n && ready; i++) {
+      fiber_handle *h = luaL_testudata(f->co, i, FIBER_MT);
+      if (h && h->fiber->state != LH_FIBER_DONE && h->fiber->state != LH_FIBER_FAILED)
+        ready = 0;
+    }
+    if (ready)
+      lh_sched_make_runnable(f, 0);
+  }
+}
+
+/* ---- running fibers ---- */
+
+static void finish_workflow(lh_vm *vm);
+
+/* Keeps the error value with a traceback: appended to a string error, or
+ * stored as the `traceback` field of a structured (table) error. */
+static void store_failure(lh_fiber *f) {
+  lua_State *co = f->co;
+  lua_State *L = f->vm->L;
+  if (lua_type(co, -1) == LUA_TTABLE) {
+    lua_xmove(co, L, 1);
+    if (lua_getfield(L, -1, "traceback") == LUA_TNIL) {
+      luaL_traceback(L, co, NULL, 0);
+      lua_setfield(L, -3, "traceback");
+    }
+    lua_pop(L, 1);
+  } else {
+    const char *msg = lua_tostring(co, -1);
+    luaL_traceback(L, co, msg ? msg : luaL_typename(co, -1), 0);
+    lua_pop(co, 1);
+  }
+  f->result_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+static void resume_fiber(lh_vm *vm, lh_fiber *f) {
+  int nargs = f->resume_nargs, nres = 0;
+  f->resume_nargs = 0;
+  f->state = LH_FIBER_RUNNING;
+  f->slice_start = vm->instructions;
+  vm->current = f;
+  int rc = lua_resume(f->co, vm->L, nargs, &nres);
+  vm->current = NULL;
+  if (rc == LUA_YIELD) {
+    lua_pop(f->co, nres);
+    if (f->state == LH_FIBER_RUNNING) /* a time slice ended, or a plain coroutine.yield */
+      lh_sched_make_runnable(f, 0);
+    return;
+  }
+  if (rc == LUA_OK) {
+    /* keep the first returned value */
+    if (nres == 0)
+      lua_pushnil(f->co);
+    else
+      lua_pushvalue(f->co, lua_gettop(f->co) - nres + 1);
+    lua_xmove(f->co, vm->L, 1);
+    f->result_ref = luaL_ref(vm->L, LUA_REGISTRYINDEX);
+    f->state = LH_FIBER_DONE;
+  } else {
+    store_failure(f);
+    f->state = LH_FIBER_FAILED;
+    if (f != vm->root) {
+      lua_rawgeti(vm->L, LUA_REGISTRYINDEX, f->result_ref);
+      log_printf(AGENTAI_LOG_DEBUG, "lua", "spawned fiber %llu failed: %s",
+                 (unsigned long long)f->id, luaL_tolstring(vm->L, -1, NULL));
+      lua_pop(vm->L, 2);
+    }
+  }
+  luaL_unref(vm->L, LUA_REGISTRYINDEX, f->thread_ref);
+  f->thread_ref = LUA_NOREF;
+  f->co = NULL; /* collectable now */
+  /* A kill ends the workflow as soon as the killed fiber gives control back,
+   * even if the root is still waiting on something. */
+  if (f == vm->root || vm->killed)
+    finish_workflow(vm);
+  else
+    wake_joiners(vm);
+}
+
+void lh_sched_idle_cb(uv_idle_t *h) {
+  lh_vm *vm = h->data;
+  /* Run what is runnable now; fibers made runnable meanwhile wait for the
+   * next loop iteration, so I/O callbacks get their turn between slices. */
+  lh_fiber *batch = vm->run_head;
+  vm->run_head = vm->run_tail = NULL;
+  while (batch && !vm->finished) {
+    lh_fiber *f = batch;
+    batch = f->next_runnable;
+    f->queued = 0;
+    if (f->state == LH_FIBER_RUNNABLE)
+      resume_fiber(vm, f);
+  }
+  if (vm->finished) {
+    uv_idle_stop(&vm->idle);
+    vm->idle_active = 0;
+    lh_workflow_report(vm); /* may free the workflow: touch nothing after */
+    return;
+  }
+  if (!vm->run_head) {
+    uv_idle_stop(&vm->idle);
+    vm->idle_active = 0;
+  }
+}
+
+static void finish_workflow(lh_vm *vm) {
+  vm->finished = 1;
+  lh_sched_cancel_all(vm);
+}
+
+void lh_sched_finish_now(lh_vm *vm) {
+  finish_workflow(vm);
+  if (!vm->idle_active) {
+    uv_idle_start(&vm->idle, lh_sched_idle_cb);
+    vm->idle_active = 1;
+  }
+}
+
+void lh_sched_start(lh_vm *vm) {
+  uv_idle_init(vm->svc->loop, &vm->idle);
+  vm->idle.data = vm;
+  luaL_newmetatable(vm->L, FIBER_MT);
+  lua_pushliteral(vm->L, "agentai.fiber");
+  lua_setfield(vm->L, -2, "__name");
+  lua_pop(vm->L, 1);
+}
+
+void lh_sched_cancel_all(lh_vm *vm) {
+  while (vm->ops) {
+    lh_op *op = vm->ops;
+    op_unlink(op);
+    if (op->fiber)
+      op->fiber->op = NULL;
+    op->fiber = NULL;
+    if (op->cancel) {
+      op->cancel(op); /* stops the operation: its completion will not run */
+      free(op);
+    }
+    /* else: detached; its completion sees no fiber and frees it */
+  }
+}
