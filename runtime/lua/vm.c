@@ -50,7 +50,10 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 /* Raises the kill message with the current file:line (a killed VM has a
  * little grace memory for exactly this). */
 static void raise_killed(lua_State *L, lh_vm *vm) {
-  luaL_error(L, "%s", vm->kill_msg);
+  luaL_where(L, 0); /* in a hook, level 0 is the Lua function being run */
+  lua_pushstring(L, vm->kill_msg);
+  lua_concat(L, 2);
+  lua_error(L);
 }
 
 static void count_hook(lua_State *L, lua_Debug *ar) {
@@ -230,6 +233,9 @@ lua_State *lh_vm_open(lh_vm *vm, char *err, size_t err_len) {
     return NULL;
   }
   vm->L = L;
+  /* Threads copy the main thread's extra space: NULL marks "not a workflow
+   * fiber" for every coroutine the script creates itself. */
+  *(void **)lua_getextraspace(L) = NULL;
   static const luaL_Reg LIBS[] = {
       {LUA_GNAME, luaopen_base},       {LUA_COLIBNAME, luaopen_coroutine},
       {LUA_TABLIBNAME, luaopen_table}, {LUA_STRLIBNAME, luaopen_string},
