@@ -15,7 +15,7 @@ libssl-dev
 lua-busted
 clang libclang-rt-14-dev
 clang-format
-curl
+curl valgrind
 "
 
 missing=""

@@ -50,6 +50,12 @@ lh_fiber *lh_fiber_new(lh_vm *vm, int nargs) {
   f->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   *(lh_fiber **)lua_getextraspace(f->co) = f;
   lh_vm_install_hook(vm, f->co);
+  if (!lua_checkstack(f->co, nargs + 1)) {
+    luaL_unref(L, LUA_REGISTRYINDEX, f->thread_ref);
+    lua_pop(L, nargs + 1);
+    free(f);
+    return NULL;
+  }
   lua_xmove(L, f->co, nargs + 1); /* the function and its arguments */
   f->next = vm->fibers;
   vm->fibers = f;
@@ -203,6 +209,7 @@ static int all_finished(lua_State *L, int n) {
 /* Returns each handle's first result in order; the first failure is raised. */
 static int wait_collect(lua_State *L) {
   int n = lua_gettop(L);
+  luaL_checkstack(L, n + 4, "ai.wait: too many handles");
   for (int i = 1; i <= n; i++) {
     lh_fiber *f = check_handle(L, i);
     if (f->state == LH_FIBER_FAILED) {
@@ -245,7 +252,7 @@ static void wake_joiners(lh_vm *vm) {
     if (f->state != LH_FIBER_WAIT_JOIN)
       continue;
     int n = lua_gettop(f->co);
-    int ready = 1;
+    int ready = lua_checkstack(f->co, 4); /* room for luaL_testudata */
     for (int i = 1; i <= n && ready; i++) {
       fiber_handle *h = luaL_testudata(f->co, i, FIBER_MT);
       if (h && h->fiber->state != LH_FIBER_DONE && h->fiber->state != LH_FIBER_FAILED)
