@@ -33,10 +33,10 @@ typedef struct config {
   cJSON *plugin_settings; /**< object: plugin name -> its section, as JSON (owned) */
 
   /* [lua] */
-  size_t lua_memory_limit;        /**< bytes per workflow VM, default 64 MiB */
-  uint64_t lua_cpu_limit;         /**< VM instructions per workflow run, 0 = none; default 0 */
+  size_t lua_memory_limit;         /**< bytes per workflow VM, default 64 MiB */
+  uint64_t lua_cpu_limit;          /**< VM instructions per workflow run, 0 = none; default 0 */
   uint32_t lua_slice_instructions; /**< instructions before a busy script yields to the loop */
-  char **workflow_dirs;           /**< folders searched for workflows and required modules */
+  char **workflow_dirs;            /**< folders searched for workflows and required modules */
   size_t workflow_dir_count;
 
   /* [log] */
@@ -49,16 +49,29 @@ void config_defaults(config *cfg);
 /**
  * Reads a configuration file over cfg (which holds defaults). On error
  * returns a negative code and writes "FILE:LINE: key 'a.b': expected ..." to
- * err; cfg is then unspecified but safe to config_free.
+ * err; cfg is then unspecified but safe to config_free. (This implementation
+ * validates the whole file first, so a refused file leaves cfg unchanged
+ * unless memory runs out half-way.) Relative paths in the file stay
+ * relative to the working directory, not to the file's folder.
  */
 int config_load_file(config *cfg, const char *path, char *err, size_t err_len);
+
+/**
+ * Like config_load_file, over text[0..len) already in memory (never read
+ * past len); filename labels errors and becomes cfg->source. Parses with
+ * config_parse_toml, then validates the tree against the schema (unknown
+ * sections and keys, types, ranges) before filling cfg.
+ */
+int config_load_buffer(config *cfg, const char *text, size_t len, const char *filename, char *err,
+                       size_t err_len);
 
 /**
  * Applies environment overrides: AGENTAI_LISTEN (host:port), AGENTAI_DATA,
  * AGENTAI_STORAGE, AGENTAI_PLUGIN_DIR, AGENTAI_PLUGINS (comma list),
  * AGENTAI_LOG_LEVEL, AGENTAI_LUA_MEMORY_MB, AGENTAI_LUA_CPU_LIMIT,
  * AGENTAI_WORKFLOW_PATH (colon list). A malformed value is an error naming
- * the variable.
+ * the variable. A variable set to "" counts as unset. Every variable is
+ * checked before any is applied, so an error leaves cfg unchanged.
  */
 int config_apply_env(config *cfg, char *err, size_t err_len);
 
@@ -69,11 +82,15 @@ int config_parse_listen(const char *text, char *host, size_t host_len, int *port
  *  "{}" when absent). Caller frees. */
 char *config_plugin_json(const config *cfg, const char *plugin_name);
 
+/** The effective configuration as JSON object text, in the file's section
+ *  layout (for `agentai config`). malloc'd; caller frees; NULL on ENOMEM. */
+char *config_to_json(const config *cfg);
+
 /** Releases what config_defaults / config_load_file allocated. */
 void config_free(config *cfg);
 
 /**
- * The file format parser (a TOML subset, see docs/operations.md): text ->
+ * The file format parser (a TOML subset, see docs/configuration.md): text ->
  * JSON tree of tables. filename only labels errors ("FILE:LINE: ..."). On
  * success *out is a cJSON object the caller deletes. Never reads past len.
  * Also used by the fuzz target.
