@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -273,8 +274,18 @@ static void lmdb_close(agentai_storage *db) {
 /* The cached read txn, renewed when our own writes were delivered since, or
  * when it is old enough that another process's commits may be missing. Not
  * moved while a read callback runs (its pointers point into the txn). */
+/* Age checks use the coarse monotonic clock: it is read from memory the
+ * kernel updates every tick, while a precise clock may cost more than the
+ * LMDB read itself on virtual machines. A few ms of resolution is plenty for
+ * a staleness bound of SLMDB_READ_TXN_MAX_AGE_MS. */
+static uint64_t coarse_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static int read_txn(struct agentai_storage *db, MDB_txn **out) {
-  uint64_t now = db->host->now_ms(db->host);
+  uint64_t now = coarse_now_ms();
   if (db->rtxn_live && db->read_depth == 0 &&
       (db->rtxn_gen != db->gen || now - db->rtxn_ms > SLMDB_READ_TXN_MAX_AGE_MS)) {
     mdb_txn_reset(db->rtxn);

@@ -37,17 +37,30 @@ struct lh_fiber {
   int queued;
 };
 
-/** An operation a fiber waits on (a timer, an LLM call, a storage write...). */
+/** An operation a fiber waits on (a timer, an LLM call, a storage write...).
+ *
+ * Completions never touch Lua: they run from plugin callbacks and loop
+ * callbacks where a Lua error (out of memory under the VM budget) would
+ * longjmp through foreign frames or hit no protected call at all. They store
+ * a C result in the op's data and call lh_op_complete; push_result turns it
+ * into Lua values later, inside the fiber, where errors are ordinary. */
 struct lh_op {
-  lh_fiber *fiber; /* NULL once detached: the completion just frees the op */
-  lh_vm *vm;
+  lh_fiber *fiber;  /* NULL once detached: the completion just frees the op */
+  lh_vm *vm;        /* NULL once unlinked from vm->ops */
+  lh_vm *pool;      /* VM whose op pool takes it back when freed, or NULL */
   int inline_phase; /* 1 while the starting C function runs */
-  int completed;    /* results (ok flag, value) are on the fiber's stack */
+  int completed;    /* the C result is in data */
+  size_t size;      /* bytes allocated for op + data */
   /* Stops the operation; after it, the completion must not run. NULL when
    * the operation cannot be stopped (it is detached instead). */
   void (*cancel)(lh_op *op);
-  void *data;         /* the binding's own state */
-  lh_op *next, *prev; /* vm->ops list */
+  /* Runs in the fiber: pushes the result and returns 1, or pushes an error
+   * value and returns 0 (it is then raised at the caller's file:line). */
+  int (*push_result)(lua_State *L, lh_op *op);
+  /* Frees memory the binding hung on data (copied values). May be NULL. */
+  void (*release)(lh_op *op);
+  void *data;         /* the binding's own state, zeroed */
+  lh_op *next, *prev; /* vm->ops list, or the pool's free list */
 };
 
 struct lh_vm {
@@ -63,6 +76,8 @@ struct lh_vm {
   lh_fiber *fibers, *root, *current;
   lh_fiber *run_head, *run_tail;
   lh_op *ops;
+  lh_op *op_pool; /* freed small ops, reused: inline reads allocate nothing */
+  int op_pool_count;
   uint64_t next_fiber_id;
   uv_idle_t idle;
   int idle_active;
@@ -90,21 +105,25 @@ lh_fiber *lh_fiber_of(lua_State *L);
 lh_fiber *lh_fiber_new(lh_vm *vm, int nargs); /* pops fn + nargs from vm->L */
 void lh_sched_make_runnable(lh_fiber *f, int nargs);
 /** Starts an op for the calling fiber, with data_size zeroed bytes for the
- *  binding at op->data (they live exactly as long as the op). Raises a Lua
- *  error when called outside a workflow fiber (e.g. inside coroutine.wrap). */
-lh_op *lh_op_begin(lua_State *L, const char *what, size_t data_size);
+ *  binding at op->data (they live exactly as long as the op). push_result is
+ *  required. Raises a Lua error when called outside a workflow fiber (e.g.
+ *  inside coroutine.wrap). */
+lh_op *lh_op_begin(lua_State *L, const char *what, size_t data_size,
+                   int (*push_result)(lua_State *L, lh_op *op));
 /** Drops an op whose operation was refused before it started. */
 void lh_op_abort(lh_op *op);
-/** Completes an op: call after pushing (ok, value) onto lh_op_stack(op).
- *  The op (and its data) may be freed by this call: do not touch it after. */
+/** Marks the op's C result as ready (any thread-free context, no Lua): the
+ *  fiber resumes and push_result runs there. A detached op is freed here, so
+ *  do not touch op after this call. */
 void lh_op_complete(lh_op *op);
-/** The stack results must be pushed on (the fiber's thread), or NULL when
- *  the op was detached (drop the results and free your data). */
-lua_State *lh_op_stack(lh_op *op);
+/** Whether the op was detached (its workflow ended): the completion should
+ *  release what it holds and call lh_op_complete, which frees it. */
+int lh_op_detached(const lh_op *op);
 /** Ends the C function that started op: returns its value now if it
  *  completed inline, else yields until it completes. */
 int lh_op_await(lua_State *L, lh_op *op);
-void lh_op_free(lh_op *op);
+/** Releases every op pooled by vm (at VM teardown). */
+void lh_op_pool_drain(lh_vm *vm);
 int lh_sched_spawn(lua_State *L);
 int lh_sched_wait(lua_State *L);
 void lh_sched_start(lh_vm *vm);

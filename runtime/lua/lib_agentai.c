@@ -87,6 +87,40 @@ static int ai_error(lua_State *L) {
   return lua_error(L);
 }
 
+/* ---- results stored in C by completions ---- */
+
+/* A copied byte string: small ones live in the op itself. */
+typedef struct op_bytes {
+  char *ptr;
+  size_t len;
+  char small[160];
+} op_bytes;
+
+static int bytes_copy(op_bytes *b, const void *src, size_t len) {
+  b->ptr = len < sizeof b->small ? b->small : malloc(len + 1);
+  if (!b->ptr)
+    return AGENTAI_ENOMEM;
+  memcpy(b->ptr, src, len);
+  b->ptr[len] = '\0';
+  b->len = len;
+  return 0;
+}
+
+static void bytes_free(op_bytes *b) {
+  if (b->ptr && b->ptr != b->small)
+    free(b->ptr);
+  b->ptr = NULL;
+}
+
+/* Pushes the JSON value in b, or a structured error naming what; 1 or 0. */
+static int push_json_or_error(lua_State *L, const op_bytes *b, int err_code, const char *what) {
+  char why[256];
+  if (ljson_decode(L, b->ptr, b->len, why, sizeof why) == 0)
+    return 1;
+  lh_push_error(L, err_code, lua_pushfstring(L, "%s: %s", what, why), -1);
+  return 0;
+}
+
 /* ---- ai.llm ---- */
 
 typedef struct llm_call {
@@ -94,31 +128,42 @@ typedef struct llm_call {
   const agentai_provider_def *provider;
   void *call;
   agentai_chat_sink sink;
+  int err;
+  int64_t retry_after_ms;
+  op_bytes response;
+  char message[256];
 } llm_call;
 
 static void llm_done(void *ud, const agentai_chat_outcome *o) {
   llm_call *c = ud;
-  lh_op *op = c->op;
-  lua_State *S = lh_op_stack(op);
-  if (!S) {
-    lh_op_free(op);
-    return;
-  }
+  c->call = NULL;
+  c->err = o->err;
+  c->retry_after_ms = o->retry_after_ms;
   if (o->err == 0) {
-    char why[256];
-    if (!o->response_json ||
-        ljson_decode(S, o->response_json, o->response_len, why, sizeof why) < 0) {
-      lua_pushboolean(S, 0);
-      lh_push_error(S, AGENTAI_EMALFORMED, "provider returned a response that is not JSON", -1);
-    } else {
-      lua_pushboolean(S, 1);
-      lua_insert(S, -2);
+    if (!o->response_json) {
+      c->err = AGENTAI_EMALFORMED;
+      snprintf(c->message, sizeof c->message, "provider returned no response");
+    } else if (bytes_copy(&c->response, o->response_json, o->response_len) < 0) {
+      c->err = AGENTAI_ENOMEM;
     }
   } else {
-    lua_pushboolean(S, 0);
-    lh_push_error(S, o->err, o->message, o->retry_after_ms);
+    snprintf(c->message, sizeof c->message, "%s", o->message ? o->message : "");
   }
-  lh_op_complete(op);
+  lh_op_complete(c->op);
+}
+
+static int llm_push(lua_State *L, lh_op *op) {
+  llm_call *c = op->data;
+  if (c->err) {
+    lh_push_error(L, c->err, c->message, c->retry_after_ms);
+    return 0;
+  }
+  return push_json_or_error(L, &c->response, AGENTAI_EMALFORMED,
+                            "provider returned a response that is not JSON");
+}
+
+static void llm_release(lh_op *op) {
+  bytes_free(&((llm_call *)op->data)->response);
 }
 
 static void llm_cancel(lh_op *op) {
@@ -155,12 +200,13 @@ static int llm_chat(lua_State *L) {
   if (ljson_encode(L, -1, &json, &len, why, sizeof why) < 0)
     return lh_raise(L, AGENTAI_EINVAL,
                     lua_pushfstring(L, "ai.llm.chat: request is not JSON-encodable: %s", why), -1);
-  lh_op *op = lh_op_begin(L, "ai.llm.chat", sizeof(llm_call));
+  lh_op *op = lh_op_begin(L, "ai.llm.chat", sizeof(llm_call), llm_push);
   llm_call *c = op->data;
   c->op = op;
   c->provider = p;
   c->sink.ud = c;
   c->sink.done = llm_done;
+  op->release = llm_release;
   op->cancel = p->cancel ? llm_cancel : NULL;
   void *call = NULL;
   int rc = p->chat(p->ud, json, len, &c->sink, &call);
@@ -197,50 +243,44 @@ static size_t kv_key(lua_State *L, int idx, char *out) {
   return len + sizeof STORE_NS_KV - 1;
 }
 
-typedef struct kv_read {
+typedef struct kv_get_op {
   lh_op *op;
-  int results_ref;
-  size_t count;
-} kv_read;
-
-static void push_value_or_error(lua_State *S, const void *value, size_t len) {
-  char why[256];
-  if (ljson_decode(S, value, len, why, sizeof why) < 0) {
-    lua_pushboolean(S, 0);
-    lh_push_error(S, AGENTAI_ECORRUPT, "ai.kv: stored value is not valid JSON", -1);
-  } else {
-    lua_pushboolean(S, 1);
-    lua_insert(S, -2);
-  }
-}
+  int err;
+  op_bytes value;
+} kv_get_op;
 
 static void kv_get_done(void *ud, int err, const void *value, size_t len) {
-  kv_read *r = ud;
-  lua_State *S = lh_op_stack(r->op);
-  if (!S) {
-    lh_op_free(r->op);
-    return;
+  kv_get_op *g = ud;
+  g->err = err == 0 ? bytes_copy(&g->value, value, len) : err;
+  lh_op_complete(g->op);
+}
+
+static int kv_get_push(lua_State *L, lh_op *op) {
+  kv_get_op *g = op->data;
+  if (g->err == AGENTAI_ENOENT) {
+    lua_pushnil(L);
+    return 1;
   }
-  if (err == 0) {
-    push_value_or_error(S, value, len);
-  } else if (err == AGENTAI_ENOENT) {
-    lua_pushboolean(S, 1);
-    lua_pushnil(S);
-  } else {
-    lua_pushboolean(S, 0);
-    lh_push_error(S, err, "ai.kv.get failed", -1);
+  if (g->err) {
+    lh_push_error(L, g->err, "ai.kv.get failed", -1);
+    return 0;
   }
-  lh_op_complete(r->op);
+  return push_json_or_error(L, &g->value, AGENTAI_ECORRUPT, "ai.kv: stored value is not JSON");
+}
+
+static void kv_get_release(lh_op *op) {
+  bytes_free(&((kv_get_op *)op->data)->value);
 }
 
 static int kv_get(lua_State *L) {
   const store *st = kv_store(L);
   char key[KV_MAX_KEY + 8];
   size_t klen = kv_key(L, 1, key);
-  lh_op *op = lh_op_begin(L, "ai.kv.get", sizeof(kv_read));
-  kv_read *r = op->data;
-  r->op = op;
-  int rc = st->def->get(st->db, NULL, key, klen, kv_get_done, r);
+  lh_op *op = lh_op_begin(L, "ai.kv.get", sizeof(kv_get_op), kv_get_push);
+  kv_get_op *g = op->data;
+  g->op = op;
+  op->release = kv_get_release;
+  int rc = st->def->get(st->db, NULL, key, klen, kv_get_done, g);
   if (rc < 0) {
     lh_op_abort(op);
     return lh_raise(L, rc, "ai.kv.get failed", -1);
@@ -248,24 +288,28 @@ static int kv_get(lua_State *L) {
   return lh_op_await(L, op);
 }
 
+typedef struct kv_write_op {
+  lh_op *op;
+  int err;
+} kv_write_op;
+
 static void kv_write_done(void *ud, int err) {
-  lh_op *op = ud;
-  lua_State *S = lh_op_stack(op);
-  if (!S) {
-    lh_op_free(op); /* the workflow ended first; the write is still durable */
-    return;
+  kv_write_op *w = ud;
+  w->err = err; /* if the workflow ended first, the write is still durable */
+  lh_op_complete(w->op);
+}
+
+static int kv_write_push(lua_State *L, lh_op *op) {
+  kv_write_op *w = op->data;
+  if (w->err == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
   }
-  if (err == 0) {
-    lua_pushboolean(S, 1);
-    lua_pushboolean(S, 1);
-  } else {
-    lua_pushboolean(S, 0);
-    lh_push_error(S, err,
-                  err == AGENTAI_ENOSPC ? "ai.kv: storage is full (raise map_size_mb)"
-                                        : "ai.kv write failed",
-                  -1);
-  }
-  lh_op_complete(op);
+  lh_push_error(L, w->err,
+                w->err == AGENTAI_ENOSPC ? "ai.kv: storage is full (raise map_size_mb)"
+                                         : "ai.kv write failed",
+                -1);
+  return 0;
 }
 
 static int kv_write(lua_State *L, int type, const char *what) {
@@ -281,8 +325,10 @@ static int kv_write(lua_State *L, int type, const char *what) {
                       lua_pushfstring(L, "%s: value is not JSON-encodable: %s", what, why), -1);
   }
   agentai_kv_op kop = {.type = type, .key = key, .key_len = klen, .value = json, .value_len = len};
-  lh_op *op = lh_op_begin(L, what, 0);
-  int rc = st->def->write(st->db, &kop, 1, kv_write_done, op);
+  lh_op *op = lh_op_begin(L, what, sizeof(kv_write_op), kv_write_push);
+  kv_write_op *w = op->data;
+  w->op = op;
+  int rc = st->def->write(st->db, &kop, 1, kv_write_done, w);
   free(json);
   if (rc < 0) {
     lh_op_abort(op);
@@ -299,41 +345,81 @@ static int kv_delete(lua_State *L) {
   return kv_write(L, AGENTAI_KV_DELETE, "ai.kv.delete");
 }
 
+/* Scan items are collected as C bytes: [key_len][key][value_len][value]... */
+typedef struct kv_scan_op {
+  lh_op *op;
+  int err;
+  size_t count;
+  char *buf;
+  size_t len, cap;
+} kv_scan_op;
+
+static int scan_append(kv_scan_op *s, const void *p, size_t n) {
+  if (s->len + n > s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 4096;
+    while (cap < s->len + n)
+      cap *= 2;
+    char *grown = realloc(s->buf, cap);
+    if (!grown)
+      return AGENTAI_ENOMEM;
+    s->buf = grown;
+    s->cap = cap;
+  }
+  memcpy(s->buf + s->len, p, n);
+  s->len += n;
+  return 0;
+}
+
 static int kv_scan_item(void *ud, const void *key, size_t klen, const void *value, size_t vlen) {
-  kv_read *r = ud;
-  lua_State *S = lh_op_stack(r->op);
-  if (!S)
-    return 1;
-  lua_rawgeti(S, LUA_REGISTRYINDEX, r->results_ref);
-  lua_createtable(S, 0, 2);
+  kv_scan_op *s = ud;
   size_t ns = sizeof STORE_NS_KV - 1;
-  lua_pushlstring(S, (const char *)key + ns, klen - ns);
-  lua_setfield(S, -2, "key");
-  char why[256];
-  if (ljson_decode(S, value, vlen, why, sizeof why) < 0)
-    lua_pushnil(S);
-  lua_setfield(S, -2, "value");
-  lua_rawseti(S, -2, (lua_Integer)++r->count);
-  lua_pop(S, 1);
+  size_t k = klen - ns;
+  if (scan_append(s, &k, sizeof k) || scan_append(s, (const char *)key + ns, k) ||
+      scan_append(s, &vlen, sizeof vlen) || scan_append(s, value, vlen)) {
+    s->err = AGENTAI_ENOMEM;
+    return 1;
+  }
+  s->count++;
   return 0;
 }
 
 static void kv_scan_done(void *ud, int err) {
-  kv_read *r = ud;
-  lua_State *S = lh_op_stack(r->op);
-  if (!S) {
-    lh_op_free(r->op);
-    return;
+  kv_scan_op *s = ud;
+  if (!s->err)
+    s->err = err;
+  lh_op_complete(s->op);
+}
+
+static int kv_scan_push(lua_State *L, lh_op *op) {
+  kv_scan_op *s = op->data;
+  if (s->err) {
+    lh_push_error(L, s->err, "ai.kv.scan failed", -1);
+    return 0;
   }
-  if (err == 0) {
-    lua_pushboolean(S, 1);
-    lua_rawgeti(S, LUA_REGISTRYINDEX, r->results_ref);
-  } else {
-    lua_pushboolean(S, 0);
-    lh_push_error(S, err, "ai.kv.scan failed", -1);
+  lua_createtable(L, (int)s->count, 0);
+  size_t pos = 0;
+  char why[256];
+  for (size_t i = 1; i <= s->count; i++) {
+    size_t klen, vlen;
+    memcpy(&klen, s->buf + pos, sizeof klen);
+    pos += sizeof klen;
+    lua_createtable(L, 0, 2);
+    lua_pushlstring(L, s->buf + pos, klen);
+    lua_setfield(L, -2, "key");
+    pos += klen;
+    memcpy(&vlen, s->buf + pos, sizeof vlen);
+    pos += sizeof vlen;
+    if (ljson_decode(L, s->buf + pos, vlen, why, sizeof why) < 0)
+      lua_pushnil(L); /* not written by ai.kv: the key is still listed */
+    lua_setfield(L, -2, "value");
+    pos += vlen;
+    lua_rawseti(L, -2, (lua_Integer)i);
   }
-  luaL_unref(S, LUA_REGISTRYINDEX, r->results_ref);
-  lh_op_complete(r->op);
+  return 1;
+}
+
+static void kv_scan_release(lh_op *op) {
+  free(((kv_scan_op *)op->data)->buf);
 }
 
 /* ai.kv.scan(prefix, {limit=100, after=key, reverse=false}) -> {{key=, value=}, ...} */
@@ -355,9 +441,10 @@ static int kv_scan(lua_State *L) {
     reverse = lua_toboolean(L, -1);
     lua_getfield(L, 2, "after");
     after = luaL_optlstring(L, -1, NULL, &alen);
-    lua_pop(L, 3);
     if (limit < 1 || limit > 10000)
       return luaL_argerror(L, 2, "limit must be 1..10000");
+    if (alen > KV_MAX_KEY)
+      return luaL_argerror(L, 2, "after must be a key of 1 to 400 bytes");
   }
   size_t ns = sizeof STORE_NS_KV - 1;
   char start[KV_MAX_KEY + 16], end[KV_MAX_KEY + 16];
@@ -365,16 +452,14 @@ static int kv_scan(lua_State *L) {
   memcpy(start + ns, prefix, plen);
   size_t start_len = ns + plen;
   size_t end_len = store_prefix_end(start, start_len, end);
-  if (after && alen <= KV_MAX_KEY) {
-    char k[KV_MAX_KEY + 16];
-    memcpy(k, STORE_NS_KV, ns);
-    memcpy(k + ns, after, alen);
+  if (after) {
     if (!reverse) { /* strictly after: the key followed by a zero byte */
-      memcpy(start, k, ns + alen);
+      memcpy(start + ns, after, alen);
       start[ns + alen] = '\0';
       start_len = ns + alen + 1;
     } else { /* strictly before: the end bound is exclusive */
-      memcpy(end, k, ns + alen);
+      memcpy(end, STORE_NS_KV, ns);
+      memcpy(end + ns, after, alen);
       end_len = ns + alen;
     }
   }
@@ -384,14 +469,12 @@ static int kv_scan(lua_State *L) {
                               .end_len = end_len,
                               .flags = reverse ? AGENTAI_SCAN_REVERSE : 0,
                               .limit = (size_t)limit};
-  lh_op *op = lh_op_begin(L, "ai.kv.scan", sizeof(kv_read));
-  kv_read *r = op->data;
-  r->op = op;
-  lua_newtable(L);
-  r->results_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  int rc = st->def->scan(st->db, NULL, &range, kv_scan_item, kv_scan_done, r);
+  lh_op *op = lh_op_begin(L, "ai.kv.scan", sizeof(kv_scan_op), kv_scan_push);
+  kv_scan_op *s = op->data;
+  s->op = op;
+  op->release = kv_scan_release;
+  int rc = st->def->scan(st->db, NULL, &range, kv_scan_item, kv_scan_done, s);
   if (rc < 0) {
-    luaL_unref(L, LUA_REGISTRYINDEX, r->results_ref);
     lh_op_abort(op);
     return lh_raise(L, rc, "ai.kv.scan failed", -1);
   }
@@ -408,14 +491,13 @@ typedef struct sleep_op {
 
 static void sleep_fired(void *ud) {
   sleep_op *s = ud;
-  lua_State *S = lh_op_stack(s->op);
-  if (!S) {
-    lh_op_free(s->op);
-    return;
-  }
-  lua_pushboolean(S, 1);
-  lua_pushboolean(S, 1);
   lh_op_complete(s->op);
+}
+
+static int sleep_push(lua_State *L, lh_op *op) {
+  (void)op;
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 static void sleep_cancel(lh_op *op) {
@@ -428,7 +510,7 @@ static int ai_sleep(lua_State *L) {
   if (!(seconds >= 0) || seconds > 86400.0 * 365)
     return luaL_argerror(L, 1, "seconds must be between 0 and one year");
   lh_vm *vm = lh_vm_of(L);
-  lh_op *op = lh_op_begin(L, "ai.sleep", sizeof(sleep_op));
+  lh_op *op = lh_op_begin(L, "ai.sleep", sizeof(sleep_op), sleep_push);
   sleep_op *s = op->data;
   s->op = op;
   s->host = plugin_runtime_host(vm->svc->plugins);

@@ -65,7 +65,13 @@ lh_fiber *lh_fiber_new(lh_vm *vm, int nargs) {
 
 /* ---- operations ---- */
 
-lh_op *lh_op_begin(lua_State *L, const char *what, size_t data_size) {
+/* Ops up to this size (op + data) are recycled through a per-VM pool. */
+#define OP_POOL_SLOT 320
+#define OP_POOL_MAX 32
+#define OP_HEAD ((sizeof(lh_op) + 15) & ~(size_t)15)
+
+lh_op *lh_op_begin(lua_State *L, const char *what, size_t data_size,
+                   int (*push_result)(lua_State *L, lh_op *op)) {
   lh_fiber *f = lh_fiber_of(L);
   if (!f)
     luaL_error(L,
@@ -73,12 +79,23 @@ lh_op *lh_op_begin(lua_State *L, const char *what, size_t data_size) {
                "coroutine.create/wrap",
                what);
   lh_vm *vm = f->vm;
-  /* One allocation for the op and the binding's data. */
-  size_t head = (sizeof(lh_op) + 15) & ~(size_t)15;
-  lh_op *op = calloc(1, head + data_size);
-  if (!op)
-    luaL_error(L, "%s: out of memory", what);
-  op->data = data_size ? (char *)op + head : NULL;
+  size_t size = OP_HEAD + data_size;
+  lh_op *op = NULL;
+  if (size <= OP_POOL_SLOT && vm->op_pool) {
+    op = vm->op_pool;
+    vm->op_pool = op->next;
+    vm->op_pool_count--;
+    memset(op, 0, OP_POOL_SLOT);
+  } else {
+    /* one allocation for the op and the binding's data */
+    op = calloc(1, size <= OP_POOL_SLOT ? OP_POOL_SLOT : size);
+    if (!op)
+      luaL_error(L, "%s: out of memory", what);
+  }
+  op->size = size <= OP_POOL_SLOT ? OP_POOL_SLOT : size;
+  op->pool = op->size == OP_POOL_SLOT ? vm : NULL;
+  op->data = data_size ? (char *)op + OP_HEAD : NULL;
+  op->push_result = push_result;
   op->fiber = f;
   op->vm = vm;
   op->inline_phase = 1;
@@ -103,42 +120,62 @@ static void op_unlink(lh_op *op) {
   op->next = op->prev = NULL;
 }
 
+/* Unlinks, releases the binding's memory and recycles or frees the op. */
+static void op_free(lh_op *op) {
+  op_unlink(op);
+  if (op->release)
+    op->release(op);
+  lh_vm *pool = op->pool;
+  if (pool && pool->op_pool_count < OP_POOL_MAX) {
+    op->next = pool->op_pool;
+    pool->op_pool = op;
+    pool->op_pool_count++;
+  } else {
+    free(op);
+  }
+}
+
+void lh_op_pool_drain(lh_vm *vm) {
+  while (vm->op_pool) {
+    lh_op *op = vm->op_pool;
+    vm->op_pool = op->next;
+    free(op);
+  }
+  vm->op_pool_count = 0;
+}
+
 void lh_op_abort(lh_op *op) {
   if (op->fiber)
     op->fiber->op = NULL;
-  lh_op_free(op);
+  op_free(op);
 }
 
-void lh_op_free(lh_op *op) {
-  op_unlink(op);
-  free(op);
-}
-
-lua_State *lh_op_stack(lh_op *op) {
-  if (!op->fiber)
-    return NULL;
-  lua_checkstack(op->fiber->co, 4);
-  return op->fiber->co;
+int lh_op_detached(const lh_op *op) {
+  return op->fiber == NULL;
 }
 
 void lh_op_complete(lh_op *op) {
   lh_fiber *f = op->fiber;
   op->completed = 1;
-  if (!f)
+  if (!f) { /* detached: nobody waits for the result */
+    op_free(op);
     return;
-  f->op = NULL;
-  op->fiber = NULL;
+  }
   if (op->inline_phase)
-    return; /* lh_op_await returns the values directly */
-  op_unlink(op);
-  free(op);
-  lh_sched_make_runnable(f, 2);
+    return; /* lh_op_await picks the result up directly */
+  f->op = NULL;
+  lh_sched_make_runnable(f, 0);
 }
 
-/* Results of an op are (ok, value): return value, or raise it with the
- * caller's file:line added to a structured error. */
-static int op_finish(lua_State *L) {
-  if (lua_toboolean(L, -2))
+/* In the fiber: the result, or the error raised at the caller's file:line. */
+static int op_finish(lua_State *L, lh_op *op) {
+  lh_fiber *f = op->fiber;
+  if (f)
+    f->op = NULL;
+  op->fiber = NULL;
+  int ok = op->push_result(L, op);
+  op_free(op);
+  if (ok)
     return 1;
   if (lua_istable(L, -1)) {
     if (lua_getfield(L, -1, "where") == LUA_TNIL) {
@@ -151,19 +188,16 @@ static int op_finish(lua_State *L) {
 }
 
 static int op_continue(lua_State *L, int status, lua_KContext ctx) {
-  (void)status, (void)ctx;
-  return op_finish(L);
+  (void)status;
+  return op_finish(L, (lh_op *)ctx);
 }
 
 int lh_op_await(lua_State *L, lh_op *op) {
   op->inline_phase = 0;
-  if (op->completed) {
-    op_unlink(op);
-    free(op);
-    return op_finish(L);
-  }
+  if (op->completed)
+    return op_finish(L, op);
   lh_fiber_of(L)->state = LH_FIBER_WAIT_OP;
-  return lua_yieldk(L, 0, 0, op_continue);
+  return lua_yieldk(L, 0, (lua_KContext)op, op_continue);
 }
 
 /* ---- spawn / wait ---- */
@@ -385,9 +419,12 @@ void lh_sched_cancel_all(lh_vm *vm) {
     if (op->fiber)
       op->fiber->op = NULL;
     op->fiber = NULL;
-    if (op->cancel) {
+    op->pool = NULL; /* it may outlive the VM: never return it to the pool */
+    if (op->completed) {
+      op_free(op); /* its result was never picked up */
+    } else if (op->cancel) {
       op->cancel(op); /* stops the operation: its completion will not run */
-      free(op);
+      op_free(op);
     }
     /* else: detached; its completion sees no fiber and frees it */
   }

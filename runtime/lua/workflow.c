@@ -166,6 +166,7 @@ void lh_workflow_free(lh_workflow *wf) {
   lh_vm *vm = &wf->vm;
   vm->freeing = 1;
   lh_sched_cancel_all(vm);
+  lh_op_pool_drain(vm);
   if (vm->idle_active)
     uv_idle_stop(&vm->idle);
   for (lh_fiber *f = vm->fibers; f;) {
