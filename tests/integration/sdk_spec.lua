@@ -16,7 +16,9 @@ describe("the plugin SDK", function()
       .. T.q(T.source_dir .. "/examples/plugin-hello/Makefile") .. " " .. T.q(work))
     local build = T.sh("make -C " .. T.q(work), { PKG_CONFIG_PATH = prefix .. "/lib/pkgconfig" })
     assert.are.equal(0, build.code, build.stdout .. build.stderr)
-    assert.truthy(build.stdout:find("-I" .. prefix .. "/include", 1, true), build.stdout)
+    -- the headers came from the installed prefix, not the source tree
+    assert.truthy(build.stdout:find("-I" .. prefix, 1, true), build.stdout)
+    assert.falsy(build.stdout:find(T.source_dir .. "/include", 1, true), build.stdout)
 
     local so = work .. "/hello-provider.so"
     local check = T.agentai({ "plugins", "check", so })
