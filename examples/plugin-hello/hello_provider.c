@@ -1,4 +1,5 @@
-/* hello_provider.c — an out-of-tree agentai provider plugin, built against the installed SDK headers only. */
+/* hello_provider.c — an out-of-tree agentai provider plugin, built against the installed SDK
+ * headers only. */
 #include <agentai/provider.h>
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -12,8 +13,8 @@ typedef struct hello {
 } hello;
 
 /* Answers every request inline with the greeting and the last user message. */
-static int hello_chat(void *ud, const char *request_json, size_t len,
-                      const agentai_chat_sink *sink, void **call) {
+static int hello_chat(void *ud, const char *request_json, size_t len, const agentai_chat_sink *sink,
+                      void **call) {
   hello *h = ud;
   cJSON *req = cJSON_ParseWithLength(request_json, len);
   cJSON *messages = cJSON_GetObjectItemCaseSensitive(req, "messages");
@@ -52,8 +53,10 @@ static int hello_chat(void *ud, const char *request_json, size_t len,
   cJSON_Delete(resp);
   cJSON_Delete(req);
 
-  agentai_chat_outcome out = {.size = sizeof out, .response_json = body,
-                              .response_len = strlen(body), .retry_after_ms = -1};
+  agentai_chat_outcome out = {.size = sizeof out,
+                              .response_json = body,
+                              .response_len = strlen(body),
+                              .retry_after_ms = -1};
   *call = NULL; /* completed inline: nothing to cancel */
   sink->done(sink->ud, &out);
   free(body);
@@ -71,8 +74,8 @@ static int hello_info(void *ud, char **json_out) {
   return 0;
 }
 
-static int hello_init(const agentai_host *host, const char *config_json, void **state,
-                      char *errbuf, size_t errbuf_len) {
+static int hello_init(const agentai_host *host, const char *config_json, void **state, char *errbuf,
+                      size_t errbuf_len) {
   hello *h = calloc(1, sizeof *h);
   if (!h)
     return AGENTAI_ENOMEM;
@@ -110,12 +113,9 @@ static void hello_shutdown(void *state) {
 }
 
 static const agentai_plugin DESCRIPTOR = {
-    AGENTAI_PLUGIN_HEADER,
-    .name = "hello-provider",
-    .version = "1.0.0",
-    .summary = "example out-of-tree provider",
-    .init = hello_init,
-    .shutdown = hello_shutdown,
+    AGENTAI_PLUGIN_HEADER, .name = "hello-provider",
+    .version = "1.0.0",    .summary = "example out-of-tree provider",
+    .init = hello_init,    .shutdown = hello_shutdown,
 };
 
 AGENTAI_EXPORT const agentai_plugin *agentai_plugin_entry(void);
