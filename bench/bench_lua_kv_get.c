@@ -16,7 +16,11 @@
 
 /* What the runtime stores for ai.kv.put("bench", {n = 1, s = "hello"}). */
 static const char KEY[] = "kv/bench";
-static const char VALUE[] = "{\"n\":1,\"s\":\"hello\"}";
+static const char VALUE_OBJECT[] = "{\"n\":1,\"s\":\"hello\"}";
+/* --value number: what ai.kv.put("bench", 1) stores. */
+static const char VALUE_NUMBER[] = "1";
+static const char *VALUE = VALUE_OBJECT;
+static size_t VALUE_LEN = sizeof VALUE_OBJECT - 1;
 /* Outside the kv/ namespace: workflows never see it. */
 static const char FILLER_KEY[] = "bench/filler";
 
@@ -32,7 +36,7 @@ static const char WORKFLOW[] =
     "return function(input)\n"
     "  local get, now, chunk = ai.kv.get, ai.now, input.chunk\n"
     "  local v = get('bench')\n"
-    "  if type(v) ~= 'table' or v.n ~= 1 or v.s ~= 'hello' then\n"
+    "  if not (%s) then\n"
     "    error('bench key missing or wrong: ' .. ai.json.encode(v))\n"
     "  end\n"
     "  local n, good, t0 = 0, 0, now()\n"
@@ -40,7 +44,7 @@ static const char WORKFLOW[] =
     "  repeat\n"
     "    for _ = 1, chunk do\n"
     "      local r = get('bench')\n"
-    "      if r.n == 1 then good = good + 1 end\n"
+    "      if %s then good = good + 1 end\n"
     "    end\n"
     "    n = n + chunk\n"
     "    t = now()\n"
@@ -52,7 +56,7 @@ static const char WORKFLOW[] =
     "  repeat\n"
     "    for _ = 1, chunk do\n"
     "      local r = m\n"
-    "      if r.n == 1 then good = good + 1 end\n"
+    "      if %s then good = good + 1 end\n"
     "    end\n"
     "    ln = ln + chunk\n"
     "    lt = now()\n"
@@ -112,7 +116,7 @@ static int write_key(const char *lmdb_dir) {
    * with the filler. A real database does not look like that, so neither
    * may the benchmark's. */
   static char filler[16384];
-  MDB_val k = {sizeof KEY - 1, (void *)KEY}, v = {sizeof VALUE - 1, (void *)VALUE};
+  MDB_val k = {sizeof KEY - 1, (void *)KEY}, v = {VALUE_LEN, (void *)VALUE};
   MDB_val fk = {sizeof FILLER_KEY - 1, (void *)FILLER_KEY}, fv = {sizeof filler, filler};
   int rc = mdb_txn_begin(env, NULL, 0, &txn);
   if (rc == 0 &&
@@ -132,7 +136,9 @@ static unsigned touch(const MDB_val *v) {
   return (unsigned)v->mv_size + p[0] + p[v->mv_size - 1];
 }
 
-static const unsigned EXPECTED_TOUCH = (unsigned)(sizeof VALUE - 1) + '{' + '}';
+static unsigned expected_touch(void) {
+  return (unsigned)VALUE_LEN + (unsigned char)VALUE[0] + (unsigned char)VALUE[VALUE_LEN - 1];
+}
 
 /* One read txn, CHUNK gets between clock reads, for `seconds`. fresh_txn:
  * reset + renew the txn around every get instead. Returns ns/get, or -1. */
@@ -156,7 +162,7 @@ static double c_loop(MDB_env *env, MDB_dbi dbi, double seconds, int fresh_txn) {
       }
       if ((rc = mdb_get(txn, dbi, &k, &v)) != 0)
         break;
-      good += touch(&v) == EXPECTED_TOUCH;
+      good += touch(&v) == expected_touch();
     }
     if (rc != 0)
       break;
@@ -248,7 +254,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 static void usage(void) {
   fprintf(stderr, "usage: bench_lua_kv_get [--dir BASE] [--plugin-dir DIR] [--seconds S] "
-                  "[--rounds R] [--only c|fresh|agentai]\n");
+                  "[--rounds R] [--only c|fresh|agentai] [--value object|number]\n");
 }
 
 static int run(const opts *o, const char *figure) {
@@ -261,6 +267,7 @@ static double min_of(double a, double b) {
 
 int main(int argc, char **argv) {
   opts o = {NULL, NULL, 1.0, 3, NULL};
+  int number_value = 0;
   for (int i = 1; i < argc; i++) {
     if (i + 1 < argc && strcmp(argv[i], "--dir") == 0)
       o.dir = argv[++i];
@@ -272,7 +279,12 @@ int main(int argc, char **argv) {
       o.rounds = atoi(argv[++i]);
     else if (i + 1 < argc && strcmp(argv[i], "--only") == 0)
       o.only = argv[++i];
-    else {
+    else if (i + 1 < argc && strcmp(argv[i], "--value") == 0 &&
+             (!strcmp(argv[i + 1], "object") || !strcmp(argv[i + 1], "number"))) {
+      number_value = !strcmp(argv[++i], "number");
+      VALUE = number_value ? VALUE_NUMBER : VALUE_OBJECT;
+      VALUE_LEN = strlen(VALUE);
+    } else {
       usage();
       return 2;
     }
@@ -296,7 +308,10 @@ int main(int argc, char **argv) {
   int rc = write_key(lmdb_dir);
   FILE *f = rc ? NULL : fopen(wf_path, "w");
   if (f) {
-    int bad = fputs(WORKFLOW, f) < 0;
+    /* the value check, for v and for each r in the loops */
+    const char *cv = number_value ? "v == 1" : "type(v) == 'table' and v.n == 1 and v.s == 'hello'";
+    const char *cr = number_value ? "r == 1" : "r.n == 1";
+    int bad = fprintf(f, WORKFLOW, cv, cr, cr) < 0;
     bad |= fclose(f) != 0;
     rc = bad;
   } else {
@@ -344,14 +359,16 @@ int main(int argc, char **argv) {
   }
 
   double ratio = ours / one_txn;
-  printf("result: kv get of one %zu-byte JSON value, ns/get: C mdb_get loop (one read txn) %.0f | "
+  printf("result: kv get of one %zu-byte JSON %s, ns/get: C mdb_get loop (one read txn) %.0f | "
          "agentai Lua ai.kv.get %.0f | ratio %.1fx (target <= 5x) | context: C loop with a "
          "fresh txn per get %.0f, Lua loop without the call %.0f\n",
-         sizeof VALUE - 1, one_txn, ours, ratio, fresh, loop_ns);
-  printf("{\"bench\":\"lua_kv_get\",\"value_bytes\":%zu,\"seconds\":%.1f,\"rounds\":%d,"
+         VALUE_LEN, number_value ? "number" : "object", one_txn, ours, ratio, fresh, loop_ns);
+  printf("{\"bench\":\"lua_kv_get\",\"value\":\"%s\",\"value_bytes\":%zu,\"seconds\":%.1f,"
+         "\"rounds\":%d,"
          "\"peer\":\"C mdb_get loop, one read txn\",\"peer_ns_per_get\":%.1f,"
          "\"agentai_ns_per_get\":%.1f,\"ratio\":%.2f,\"target_ratio\":5,"
          "\"peer_fresh_txn_ns_per_get\":%.1f,\"lua_loop_ns\":%.1f}\n",
-         sizeof VALUE - 1, o.seconds, o.rounds, one_txn, ours, ratio, fresh, loop_ns);
+         number_value ? "number" : "object", VALUE_LEN, o.seconds, o.rounds, one_txn, ours, ratio,
+         fresh, loop_ns);
   return 0;
 }

@@ -34,6 +34,7 @@ run_bench() {
 
 run_bench bench_durable_writes --dir "$DATA_DIR" --seconds 3 --in-flight 256
 run_bench bench_lua_kv_get --dir "$DATA_DIR" --seconds 1 --rounds 3
+run_bench bench_lua_kv_get --dir "$DATA_DIR" --seconds 1 --rounds 3 --value number
 
 # footprint.sh lives in the source tree, not in the build: point run_bench there for it.
 BENCH_BIN_BUILD=$BENCH_BIN

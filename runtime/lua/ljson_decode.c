@@ -468,10 +468,26 @@ static void dec_document(dec *d, int depth) {
     dec_fail(d, d->p, "trailing characters after the top-level value");
 }
 
+/* Registry key of dec_body closed over the array metatable: made on a VM's
+ * first decode, it spares later decodes a metatable lookup by name. */
+static const char DECODER_KEY = 0;
+
+/* The decoder proper, with the array metatable as upvalue 1. */
 static int dec_body(lua_State *L) {
+  dec *d = lua_touserdata(L, 1);
+  d->amt = lua_upvalueindex(1);
+  dec_document(d, 0);
+  return 1;
+}
+
+/* A VM's first decode: registers the closure, then decodes like dec_body. */
+static int dec_first(lua_State *L) {
   dec *d = lua_touserdata(L, 1);
   ljson__push_mt(L, MT_ARRAY);
   d->amt = lua_gettop(L);
+  lua_pushvalue(L, d->amt);
+  lua_pushcclosure(L, dec_body, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &DECODER_KEY);
   dec_document(d, 0);
   return 1;
 }
@@ -488,11 +504,14 @@ int ljson_decode(lua_State *L, const char *text, size_t len, char *err, size_t e
   d.end = d.start + len;
   d.err = err;
   d.err_len = err_len;
-  if (!lua_checkstack(L, 3)) {
+  if (!lua_checkstack(L, 4)) {
     ljson__set_err(err, err_len, "out of memory (Lua stack)");
     return AGENTAI_ENOMEM;
   }
-  lua_pushcfunction(L, dec_body);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &DECODER_KEY) != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    lua_pushcfunction(L, dec_first);
+  }
   lua_pushlightuserdata(L, &d);
   int status = lua_pcall(L, 1, 1, 0);
   free(d.buf);

@@ -85,7 +85,7 @@ lh_op *lh_op_begin(lua_State *L, const char *what, size_t data_size,
     op = vm->op_pool;
     vm->op_pool = op->next;
     vm->op_pool_count--;
-    memset(op, 0, OP_POOL_SLOT);
+    memset(op, 0, size); /* only what this op uses */
   } else {
     /* one allocation for the op and the binding's data */
     op = calloc(1, size <= OP_POOL_SLOT ? OP_POOL_SLOT : size);
