@@ -1,6 +1,5 @@
 /* cli/cmd_serve.c — `agentai serve`: the HTTP API on the loop, clean shutdown on SIGTERM/SIGINT. */
 #include <cjson/cJSON.h>
-#include <libwebsockets.h>
 #include <lua.h>
 #include <signal.h>
 #include <stdio.h>
@@ -84,7 +83,7 @@ static void handle_version(http_request *req) {
   cJSON_AddStringToObject(body, "abi", abi);
   cJSON_AddStringToObject(body, "lua", LUA_RELEASE);
   cJSON_AddStringToObject(body, "libuv", uv_version_string());
-  cJSON_AddStringToObject(body, "libwebsockets", lws_get_library_version());
+  cJSON_AddStringToObject(body, "libwebsockets", http_library_version());
   respond_cjson(req, 200, body);
 }
 

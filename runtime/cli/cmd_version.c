@@ -1,16 +1,16 @@
 /* cli/cmd_version.c — `agentai version`: the runtime, ABI and library versions. */
-#include <libwebsockets.h>
 #include <lua.h>
 #include <stdio.h>
 #include <uv.h>
 
 #include "agentai/version.h"
 #include "cli/cli.h"
+#include "http/server.h"
 
 int cli_version(int argc, char **argv) {
   (void)argc, (void)argv;
   printf("agentai %s (plugin ABI %d.%d, %s, libuv %s, libwebsockets %s)\n", AGENTAI_VERSION_STRING,
          AGENTAI_ABI_MAJOR, AGENTAI_ABI_MINOR, LUA_RELEASE, uv_version_string(),
-         lws_get_library_version());
+         http_library_version());
   return CLI_OK;
 }

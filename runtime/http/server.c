@@ -728,3 +728,14 @@ int http_server_start(uv_loop_t *loop, const char *host, int port, http_handler_
   *out = srv;
   return 0;
 }
+
+const char *http_library_version(void) {
+  static char version[64];
+  if (!version[0]) {
+    snprintf(version, sizeof version, "%s", lws_get_library_version());
+    size_t n = strlen(version);
+    while (n > 0 && (version[n - 1] == '-' || version[n - 1] == ' '))
+      version[--n] = '\0';
+  }
+  return version;
+}

@@ -174,3 +174,7 @@ int http_respond_json(http_request *req, int status, const char *json);
  */
 int http_respond_error(http_request *req, int status, const char *type, const char *message,
                        const char *param);
+
+/** The libwebsockets version, without the trailing "-<git hash>" separator lws
+ *  prints when it was built without one (e.g. "4.1.6"). Static storage. */
+const char *http_library_version(void);
