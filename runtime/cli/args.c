@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app/app.h"
 #include "cli/cli.h"
 
 void cli_error(const char *fmt, ...) {
@@ -51,6 +52,29 @@ int cli_parse(int argc, char **argv, cli_args *out, int allow_listen, int allow_
       return CLI_USAGE;
     }
     out->positional[out->npositional++] = a;
+  }
+  return 0;
+}
+
+int cli_configure(app *a, const cli_args *args) {
+  char err[2048];
+  app_options opts = {
+      .config_path = args->config_path, .listen = args->listen, .data_dir = args->data_dir};
+  if (app_config(a, &opts, err, sizeof err) < 0) {
+    config_free(&a->cfg);
+    cli_error("%s", err);
+    return CLI_FAILED;
+  }
+  return 0;
+}
+
+int cli_start(app *a, const cli_args *args, int open_store) {
+  if (cli_configure(a, args))
+    return CLI_FAILED;
+  char err[2048];
+  if (app_start(a, open_store, err, sizeof err) < 0) {
+    cli_error("%s", err); /* app_start released everything */
+    return CLI_FAILED;
   }
   return 0;
 }

@@ -28,3 +28,12 @@ typedef struct cli_args {
   int npositional;
 } cli_args;
 int cli_parse(int argc, char **argv, cli_args *out, int allow_listen, int allow_input);
+
+struct app;
+/** Builds a's configuration from the defaults, args->config_path, the
+ *  environment and the flags. On failure prints why and returns CLI_FAILED
+ *  with nothing left to release; else 0. */
+int cli_configure(struct app *a, const cli_args *args);
+/** cli_configure, then app_start (plugins; storage when open_store). On
+ *  failure prints why and returns CLI_FAILED with nothing left to release. */
+int cli_start(struct app *a, const cli_args *args, int open_store);

@@ -29,18 +29,10 @@ int cli_config(int argc, char **argv) {
     cli_error("config check needs exactly one file");
     return CLI_USAGE;
   }
+  args.config_path = args.positional[0];
   app a;
-  char err[2048];
-  app_options opts = {.config_path = args.positional[0], .data_dir = args.data_dir};
-  if (app_config(&a, &opts, err, sizeof err) < 0) {
-    config_free(&a.cfg);
-    cli_error("%s", err);
+  if (cli_start(&a, &args, 0))
     return CLI_FAILED;
-  }
-  if (app_start(&a, 0, err, sizeof err) < 0) {
-    cli_error("%s", err);
-    return CLI_FAILED;
-  }
   printf("%s: ok (listen %s:%d, data %s, storage %s, %zu plugins)\n", args.positional[0],
          a.cfg.listen_host, a.cfg.listen_port, a.cfg.data_dir, a.cfg.storage_backend,
          plugin_count(a.plugins));

@@ -44,18 +44,9 @@ int cli_plugins(int argc, char **argv) {
     return CLI_USAGE;
   }
   app a;
-  char err[2048];
-  app_options opts = {.config_path = args.config_path, .data_dir = args.data_dir};
-  if (app_config(&a, &opts, err, sizeof err) < 0) {
-    config_free(&a.cfg);
-    cli_error("%s", err);
-    return CLI_FAILED;
-  }
   if (!check) {
-    if (app_start(&a, 0, err, sizeof err) < 0) {
-      cli_error("%s", err);
+    if (cli_start(&a, &args, 0))
       return CLI_FAILED;
-    }
     print_header();
     for (size_t i = 0; i < plugin_count(a.plugins); i++)
       print_info(plugin_get_info(a.plugins, i));
@@ -63,6 +54,9 @@ int cli_plugins(int argc, char **argv) {
     return CLI_OK;
   }
   /* check: a registry holding just this file */
+  if (cli_configure(&a, &args))
+    return CLI_FAILED;
+  char err[2048];
   uv_loop_init(&a.loop);
   a.loop_ready = 1;
   int rc = plugin_registry_new(&a.loop, a.cfg.data_dir, &a.plugins);

@@ -49,16 +49,8 @@ int cli_run(int argc, char **argv) {
   }
   app a;
   char err[2048];
-  app_options opts = {.config_path = args.config_path, .data_dir = args.data_dir};
-  if (app_config(&a, &opts, err, sizeof err) < 0) {
-    config_free(&a.cfg);
-    cli_error("%s", err);
+  if (cli_start(&a, &args, 1))
     return CLI_FAILED;
-  }
-  if (app_start(&a, 1, err, sizeof err) < 0) {
-    cli_error("%s", err);
-    return CLI_FAILED;
-  }
   run_state rs = {.a = &a};
   lh_workflow *wf = NULL;
   if (lh_workflow_start(&a.lua, args.positional[0], args.input, on_done, &rs, &wf, err,

@@ -147,17 +147,8 @@ int cli_serve(int argc, char **argv) {
   }
   app a;
   char err[2048];
-  app_options opts = {
-      .config_path = args.config_path, .listen = args.listen, .data_dir = args.data_dir};
-  if (app_config(&a, &opts, err, sizeof err) < 0) {
-    config_free(&a.cfg);
-    cli_error("%s", err);
+  if (cli_start(&a, &args, 1))
     return CLI_FAILED;
-  }
-  if (app_start(&a, 1, err, sizeof err) < 0) {
-    cli_error("%s", err);
-    return CLI_FAILED;
-  }
   server_state s = {.a = &a, .started_ms = uv_now(&a.loop)};
   http_server_options hopts = {0};
   if (http_server_start(&a.loop, a.cfg.listen_host, a.cfg.listen_port, handle_request, &s, &hopts,
