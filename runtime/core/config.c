@@ -93,7 +93,7 @@ void config_defaults(config *cfg) {
   cfg->plugin_load_count = 0;
   cfg->plugin_settings = cJSON_CreateObject();
   cfg->lua_memory_limit = (size_t)64 * 1024 * 1024;
-  cfg->lua_cpu_limit = 0;
+  cfg->lua_cpu_limit = 2000000000ULL; /* a runaway loop stops after seconds, not never */
   cfg->lua_slice_instructions = 100000;
   static const char *const dirs[] = {"workflows"};
   cfg->workflow_dirs = dup_list(dirs, NULL, 1);

@@ -34,7 +34,7 @@ typedef struct config {
 
   /* [lua] */
   size_t lua_memory_limit;         /**< bytes per workflow VM, default 64 MiB */
-  uint64_t lua_cpu_limit;          /**< VM instructions per workflow run, 0 = none; default 0 */
+  uint64_t lua_cpu_limit;          /**< VM instructions per workflow run, 0 = none; default 2e9 */
   uint32_t lua_slice_instructions; /**< instructions before a busy script yields to the loop */
   char **workflow_dirs;            /**< folders searched for workflows and required modules */
   size_t workflow_dir_count;

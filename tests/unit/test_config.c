@@ -119,7 +119,7 @@ static void test_defaults(void) {
   CHECK(cJSON_IsObject(cfg.plugin_settings));
   CHECK(cfg.plugin_settings->child == NULL);
   CHECK_EQ_INT(cfg.lua_memory_limit, 64 * 1024 * 1024);
-  CHECK_EQ_INT(cfg.lua_cpu_limit, 0);
+  CHECK_EQ_INT(cfg.lua_cpu_limit, 2000000000LL);
   CHECK_EQ_INT(cfg.lua_slice_instructions, 100000);
   CHECK_EQ_INT(cfg.workflow_dir_count, 1);
   CHECK(strcmp(cfg.workflow_dirs[0], "workflows") == 0);
