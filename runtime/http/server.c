@@ -380,9 +380,14 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
        * HTTP/1.1, which RFC 9110 allows. In 4.1 `in` is the Upgrade value
        * inside the header table, and lws compares that same string with
        * "websocket" and "h2c" after we return 0; emptying it makes lws
-       * carry on with the normal HTTP path. */
-      if (in)
-        *(char *)in = '\0';
+       * carry on with the normal HTTP path.
+       * lws 4.1.6 also calls this after it answered an unknown Upgrade with
+       * its own 403 and ended the transaction; on a keep-alive connection
+       * with nothing buffered that frees the header table `in` points into
+       * (found by fuzz_http_request). Then hang up without touching it. */
+      if (!in || lws_hdr_total_length(wsi, WSI_TOKEN_UPGRADE) <= 0)
+        return -1;
+      *(char *)in = '\0';
       return 0;
     case LWS_CALLBACK_RAW_ADOPT: /* CONNECT turns the connection raw: refuse */
     case LWS_CALLBACK_RAW_RX:
