@@ -44,6 +44,7 @@ test-unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 bench: build
+	@./packaging/install-deps.sh --bench
 	./bench/run.sh $(BUILD_DIR)
 
 format:

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages needed to build, run and test agentai.
 # Idempotent: only missing packages are installed; a no-op when all are present.
+# With --bench, also the peers the benchmarks measure against (nginx, hyperfine).
 set -eu
 
 PACKAGES="
@@ -17,6 +18,10 @@ clang libclang-rt-14-dev
 clang-format
 curl valgrind
 "
+
+if [ "${1:-}" = "--bench" ]; then
+  PACKAGES="$PACKAGES nginx-light hyperfine"
+fi
 
 missing=""
 for p in $PACKAGES; do
