@@ -26,7 +26,7 @@ int log_level_parse(const char *name) {
   return -1;
 }
 
-void log_write(int level, const char *component, const char *msg, const char *fields_json) {
+void log_write_fields(int level, const char *component, const char *msg, const cJSON *fields) {
   if (level < g_level || level < 0 || level > 3)
     return;
   cJSON *line = cJSON_CreateObject();
@@ -43,22 +43,14 @@ void log_write(int level, const char *component, const char *msg, const char *fi
   cJSON_AddStringToObject(line, "level", LEVEL_NAMES[level]);
   cJSON_AddStringToObject(line, "component", component ? component : "agentai");
   cJSON_AddStringToObject(line, "msg", msg ? msg : "");
-  if (fields_json) {
-    cJSON *fields = cJSON_Parse(fields_json);
-    if (cJSON_IsObject(fields)) {
-      cJSON *f = fields->child;
-      while (f) {
-        cJSON *next = f->next;
-        if (!cJSON_HasObjectItem(line, f->string)) {
-          cJSON_DetachItemViaPointer(fields, f);
-          cJSON_AddItemToObject(line, f->string, f);
-        }
-        f = next;
-      }
-    } else if (fields) {
-      cJSON_AddItemToObject(line, "fields", cJSON_Duplicate(fields, 1));
+  if (cJSON_IsObject(fields)) {
+    const cJSON *f;
+    cJSON_ArrayForEach(f, fields) {
+      if (f->string && !cJSON_HasObjectItem(line, f->string))
+        cJSON_AddItemToObject(line, f->string, cJSON_Duplicate(f, 1));
     }
-    cJSON_Delete(fields);
+  } else if (fields) {
+    cJSON_AddItemToObject(line, "fields", cJSON_Duplicate(fields, 1));
   }
   char *text = cJSON_PrintUnformatted(line);
   cJSON_Delete(line);
@@ -69,6 +61,14 @@ void log_write(int level, const char *component, const char *msg, const char *fi
   ssize_t w = write(STDERR_FILENO, text, n + 1);
   (void)w;
   free(text);
+}
+
+void log_write(int level, const char *component, const char *msg, const char *fields_json) {
+  if (level < g_level)
+    return;
+  cJSON *fields = fields_json ? cJSON_Parse(fields_json) : NULL;
+  log_write_fields(level, component, msg, fields);
+  cJSON_Delete(fields);
 }
 
 void log_printf(int level, const char *component, const char *fmt, ...) {

@@ -18,6 +18,13 @@ int log_level_parse(const char *name);
  */
 void log_write(int level, const char *component, const char *msg, const char *fields_json);
 
+/** log_write with the fields already as a cJSON object (borrowed; members
+ *  are copied into the line, a non-object is added as "fields"). Spares
+ *  callers that build fields as a tree a print and a parse. */
+struct cJSON;
+void log_write_fields(int level, const char *component, const char *msg,
+                      const struct cJSON *fields);
+
 /** printf-style convenience over log_write without fields. */
 void log_printf(int level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

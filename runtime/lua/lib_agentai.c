@@ -540,12 +540,10 @@ static int ai_log_at(lua_State *L, int level) {
   cJSON *fields = NULL;
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
-    char *json = NULL, why[256];
-    size_t len = 0;
-    if (ljson_encode(L, 2, &json, &len, why, sizeof why) < 0)
+    char why[256];
+    fields = ljson_to_cjson(L, 2, why, sizeof why);
+    if (!fields)
       return luaL_error(L, "ai.log: fields are not JSON-encodable: %s", why);
-    fields = cJSON_Parse(json);
-    free(json);
   }
   if (!cJSON_IsObject(fields)) {
     cJSON_Delete(fields);
@@ -558,10 +556,8 @@ static int ai_log_at(lua_State *L, int level) {
     cJSON_AddStringToObject(fields, "src", src);
   }
   cJSON_AddStringToObject(fields, "workflow", vm->path);
-  char *text = cJSON_PrintUnformatted(fields);
+  log_write_fields(level, "workflow", msg, fields);
   cJSON_Delete(fields);
-  log_write(level, "workflow", msg, text);
-  free(text);
   return 0;
 }
 
