@@ -13,6 +13,7 @@
 #include <lmdb.h>
 #include <uv.h>
 
+#include "bench_util.h"
 #include "plugin/loader.h"
 
 #define VALUE_BYTES 1024
@@ -24,10 +25,6 @@ typedef struct opts {
   double seconds;         /* per side, split in rounds */
   unsigned in_flight;     /* agentai: writes outstanding at all times */
 } opts;
-
-static double now_s(void) {
-  return (double)uv_hrtime() / 1e9;
-}
 
 static void make_key(char *key, unsigned long long n) {
   snprintf(key, 17, "k%015llu", n); /* time-ordered ids: appends, as the runtime writes them */
@@ -61,7 +58,7 @@ static int peer_open(peer *p, const char *dir) {
 
 /* Writes for `seconds`; adds the writes and the time taken. */
 static int peer_slice(peer *p, double seconds, double *writes, double *elapsed) {
-  double t0 = now_s(), t = t0;
+  double t0 = bench_now_s(), t = t0;
   unsigned long long n = 0;
   while (t - t0 < seconds) {
     char key[17];
@@ -75,7 +72,7 @@ static int peer_slice(peer *p, double seconds, double *writes, double *elapsed) 
       return 1;
     }
     n++;
-    t = now_s();
+    t = bench_now_s();
   }
   *writes += (double)n;
   *elapsed += t - t0;
@@ -103,7 +100,7 @@ static void on_done(void *ud, int err) {
   r->done++;
   if (err)
     r->errors++;
-  r->t_last = now_s();
+  r->t_last = bench_now_s();
   if (r->t_last < r->stop_at)
     issue(r);
 }
@@ -145,7 +142,7 @@ static int agentai_open(run *r, const opts *o, const char *dir) {
 static int agentai_slice(run *r, unsigned in_flight, double seconds, double *writes,
                          double *elapsed) {
   unsigned long long done0 = r->done;
-  double t0 = now_s();
+  double t0 = bench_now_s();
   r->stop_at = t0 + seconds;
   for (unsigned i = 0; i < in_flight; i++)
     issue(r);
@@ -183,13 +180,6 @@ static void agentai_close(run *r) {
 
 /* ---- main ---- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 static void usage(void) {
   fprintf(stderr, "usage: bench_durable_writes [--dir BASE] [--plugin-dir DIR] [--seconds S] "
                   "[--in-flight N]\n");
@@ -226,11 +216,8 @@ int main(int argc, char **argv) {
     o.dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
 
   char base[4096], peer_dir[4200], agentai_dir[4200];
-  snprintf(base, sizeof base, "%s/bench-durable-XXXXXX", o.dir);
-  if (!mkdtemp(base)) {
-    fprintf(stderr, "cannot create a folder under %s: %s\n", o.dir, strerror(errno));
+  if (bench_make_dir(base, sizeof base, o.dir, "bench-durable") < 0)
     return 1;
-  }
   struct statfs fs;
   if (statfs(base, &fs) == 0 && (unsigned long)fs.f_type == TMPFS_MAGIC_NUMBER)
     fprintf(stderr,
@@ -258,7 +245,7 @@ int main(int argc, char **argv) {
   agentai_close(&r);
   if (p.env)
     mdb_env_close(p.env);
-  nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  bench_rm_tree(base);
   if (rc != 0)
     return 1;
   double peer_rate = pw / pt, ours = aw / at;

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "app/app.h"
+#include "bench_util.h"
 #include "core/log.h"
 
 /* What the runtime stores for ai.kv.put("bench", {n = 1, s = "hello"}). */
@@ -72,10 +73,6 @@ typedef struct opts {
   int rounds;
   const char *only; /* NULL, or one figure to run alone (for profiling): c, fresh, agentai */
 } opts;
-
-static double now_s(void) {
-  return (double)uv_hrtime() / 1e9;
-}
 
 /* ---- setup and the C peers ---- */
 
@@ -151,7 +148,7 @@ static double c_loop(MDB_env *env, MDB_dbi dbi, double seconds, int fresh_txn) {
   }
   MDB_val k = {sizeof KEY - 1, (void *)KEY};
   unsigned long long n = 0, good = 0;
-  double t0 = now_s(), t = t0;
+  double t0 = bench_now_s(), t = t0;
   do {
     for (int i = 0; i < CHUNK; i++) {
       MDB_val v;
@@ -167,7 +164,7 @@ static double c_loop(MDB_env *env, MDB_dbi dbi, double seconds, int fresh_txn) {
     if (rc != 0)
       break;
     n += CHUNK;
-    t = now_s();
+    t = bench_now_s();
   } while (t - t0 < seconds);
   mdb_txn_abort(txn);
   if (rc != 0 || good != n) {
@@ -245,13 +242,6 @@ static int agentai_round(const opts *o, const char *data_dir, const char *wf_pat
 
 /* ---- main ---- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 static void usage(void) {
   fprintf(stderr, "usage: bench_lua_kv_get [--dir BASE] [--plugin-dir DIR] [--seconds S] "
                   "[--rounds R] [--only c|fresh|agentai] [--value object|number]\n");
@@ -298,11 +288,8 @@ int main(int argc, char **argv) {
     o.dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 
   char base[4096], lmdb_dir[4200], wf_path[4200];
-  snprintf(base, sizeof base, "%s/bench-kv-get-XXXXXX", o.dir);
-  if (!mkdtemp(base)) {
-    fprintf(stderr, "cannot create a folder under %s: %s\n", o.dir, strerror(errno));
+  if (bench_make_dir(base, sizeof base, o.dir, "bench-kv-get") < 0)
     return 1;
-  }
   snprintf(lmdb_dir, sizeof lmdb_dir, "%s/lmdb", base);
   snprintf(wf_path, sizeof wf_path, "%s/kv_get.lua", base);
   int rc = write_key(lmdb_dir);
@@ -347,7 +334,7 @@ int main(int argc, char **argv) {
     ours = min_of(ours, r.ns_per_get);
     loop_ns = min_of(loop_ns, r.loop_ns);
   }
-  nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  bench_rm_tree(base);
   if (rc != 0)
     return 1;
   if (o.only) {
