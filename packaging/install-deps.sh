@@ -17,6 +17,7 @@ lua-busted
 clang libclang-rt-14-dev
 clang-format
 curl valgrind
+prometheus
 "
 
 if [ "${1:-}" = "--bench" ]; then
