@@ -70,42 +70,53 @@ int http_response_add_header(http_request *req, const char *name, const char *va
   return 0;
 }
 
+size_t http__head_room(const http_request *req) {
+  return 192 + strlen(req->id) + req->out_hdrs_bytes +
+         (req->srv && req->srv->server_name ? strlen(req->srv->server_name) : 0);
+}
+
+int http__head(http_request *req, int status, const char *ctype, unsigned char **p,
+               unsigned char *end) {
+  struct lws *wsi = req->wsi;
+  unsigned int code = (unsigned int)status;
+  if (!req->srv || !req->srv->server_name)
+    code |= LWSAHH_FLAG_NO_SERVER_NAME;
+
+  int bad = lws_add_http_header_status(wsi, code, p, end);
+  if (!bad && ctype)
+    bad = lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                       (const unsigned char *)ctype, (int)strlen(ctype), p, end);
+  if (!bad)
+    bad = lws_add_http_header_by_name(wsi, (const unsigned char *)"x-request-id:",
+                                      (const unsigned char *)req->id, (int)strlen(req->id), p, end);
+  for (http_out_hdr *h = req->out_hdrs; h && !bad; h = h->next)
+    bad =
+        lws_add_http_header_by_name(wsi, (const unsigned char *)h->name,
+                                    (const unsigned char *)h->value, (int)strlen(h->value), p, end);
+  if (!bad && (req->close_after || req->keepalive_10)) {
+    const char *c = req->close_after ? "close" : "keep-alive";
+    bad = lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)c,
+                                       (int)strlen(c), p, end);
+  }
+  return bad;
+}
+
 /* Status line, headers and body in one buffer after LWS_PRE, so a response
  * usually leaves in a single send(). */
 static int build(http_request *req, int status, const char *ctype, const char *body, size_t len) {
   struct lws *wsi = req->wsi;
   int bodiless = status == 204 || status == 304;
   size_t blen = (bodiless || req->is_head) ? 0 : len;
-  size_t hcap = 192 + (ctype ? strlen(ctype) : 0) + strlen(req->id) + req->out_hdrs_bytes +
-                (req->srv && req->srv->server_name ? strlen(req->srv->server_name) : 0);
+  size_t hcap = http__head_room(req) + (ctype ? strlen(ctype) : 0);
 
   unsigned char *buf = malloc(LWS_PRE + hcap + blen);
   if (!buf)
     return AGENTAI_ENOMEM;
   unsigned char *start = buf + LWS_PRE, *p = start, *end = start + hcap;
-  unsigned int code = (unsigned int)status;
-  if (!req->srv || !req->srv->server_name)
-    code |= LWSAHH_FLAG_NO_SERVER_NAME;
 
-  int bad = lws_add_http_header_status(wsi, code, &p, end);
-  if (!bad && ctype)
-    bad = lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-                                       (const unsigned char *)ctype, (int)strlen(ctype), &p, end);
+  int bad = http__head(req, status, ctype, &p, end);
   if (!bad && !bodiless)
     bad = lws_add_http_header_content_length(wsi, (lws_filepos_t)len, &p, end);
-  if (!bad)
-    bad = lws_add_http_header_by_name(
-        wsi, (const unsigned char *)"x-request-id:", (const unsigned char *)req->id,
-        (int)strlen(req->id), &p, end);
-  for (http_out_hdr *h = req->out_hdrs; h && !bad; h = h->next)
-    bad = lws_add_http_header_by_name(wsi, (const unsigned char *)h->name,
-                                      (const unsigned char *)h->value, (int)strlen(h->value), &p,
-                                      end);
-  if (!bad && (req->close_after || req->keepalive_10)) {
-    const char *c = req->close_after ? "close" : "keep-alive";
-    bad = lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)c,
-                                       (int)strlen(c), &p, end);
-  }
   if (!bad)
     bad = lws_finalize_http_header(wsi, &p, end);
   if (bad) {
@@ -138,7 +149,7 @@ int http_respond(http_request *req, int status, const char *content_type, const 
                  size_t len) {
   if (!req)
     return AGENTAI_EINVAL;
-  if (req->state == HTTP_REQ_READY)
+  if (req->state == HTTP_REQ_READY || req->state == HTTP_REQ_STREAM)
     return AGENTAI_EINVAL; /* second respond inside one handler call: keep the first */
   if (req->aborted) {
     http__req_free(req);

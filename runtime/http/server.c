@@ -2,7 +2,6 @@
 #include "http/internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -28,6 +27,8 @@
 #define DISCARD_MAX ((long long)16 << 20)
 #define ACCEPT_BATCH 128
 #define ACCEPT_PAUSE_MS 100
+#define DEFAULT_MAX_CONNECTIONS 10000u
+#define REFUSED_LOG_MS 1000
 #define STOP_GIVE_UP_MS 10000
 
 /* ------------------------------------------------------------------------ */
@@ -99,36 +100,11 @@ void http__req_detach(http_request *req) {
  * (Requests pipelined in the same packet sit in lws's own buffer, not in the
  * socket, and are served after the answer.)
  */
-typedef struct http_watch {
-  uv_poll_t poll; /* first: the handle pointer is the watch pointer */
-  int fd;
-  http_request *req;
-} http_watch;
-
-static void watch_closed(uv_handle_t *h) {
-  http_watch *w = (http_watch *)h;
-  close(w->fd);
-  free(w);
-}
-
-void http__watch_stop(http_request *req) {
-  http_watch *w = req->watch;
-  if (!w)
-    return;
-  req->watch = NULL;
-  w->req = NULL;
-  uv_close((uv_handle_t *)&w->poll, watch_closed);
-}
-
-static void on_socket_event(uv_poll_t *p, int status, int events) {
-  http_watch *w = (http_watch *)p;
-  http_request *req = w->req;
-  (void)events;
-  if (!req)
-    return;
+static void on_req_socket_event(void *owner, int status) {
+  http_request *req = owner;
   if (status == 0) {
     char c;
-    ssize_t n = recv(w->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = recv(http__watch_fd(req->watch), &c, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
       return; /* lws read it first, or a spurious wakeup */
     if (n > 0)
@@ -145,27 +121,15 @@ static void on_socket_event(uv_poll_t *p, int status, int events) {
     lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 }
 
+void http__watch_stop(http_request *req) {
+  http_watch *w = req->watch;
+  req->watch = NULL;
+  http__watch_close(w);
+}
+
+/* Without a watch the client leaving is noticed when we write. */
 static void watch_start(http_request *req) {
-  int sock = lws_get_socket_fd(req->wsi);
-  if (sock < 0)
-    return;
-  http_watch *w = malloc(sizeof *w);
-  if (!w)
-    return; /* the client leaving is then noticed when we write */
-  w->fd = fcntl(sock, F_DUPFD_CLOEXEC, 0);
-  if (w->fd < 0) {
-    free(w);
-    return;
-  }
-  if (uv_poll_init_socket(req->srv->loop, &w->poll, w->fd) != 0) {
-    close(w->fd);
-    free(w);
-    return;
-  }
-  w->req = req;
-  req->watch = w;
-  if (uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, on_socket_event) != 0)
-    http__watch_stop(req);
+  (void)http__watch_open(req->srv->loop, req->wsi, on_req_socket_event, req, &req->watch);
 }
 
 void http__req_abort(http_request *req) {
@@ -200,6 +164,8 @@ static int dispatch(http_request *req) {
   req->in_dispatch = 0;
   if (req->state == HTTP_REQ_READY)
     return http__write_response(req);
+  if (req->state == HTTP_REQ_STREAM)
+    return http__stream_begin_inline(req);
   /* Answered later: the handler, not the lws header/body timeout, decides
    * how long that takes. */
   lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
@@ -207,13 +173,20 @@ static int dispatch(http_request *req) {
   return 0;
 }
 
-/* Answers a request the handler will never see (bad framing, too large). */
-static int reject(http_request *req, int status, const char *type, const char *msg) {
+int http__reject(http_request *req, int status, const char *type, const char *msg,
+                 const char *hname, const char *hvalue) {
   req->state = HTTP_REQ_HANDLER;
   req->in_dispatch = 1;
+  if (hname)
+    (void)http_response_add_header(req, hname, hvalue);
   http_respond_error(req, status, type, msg, NULL);
   req->in_dispatch = 0;
   return http__write_response(req);
+}
+
+/* Answers a request the handler will never see (bad framing, too large). */
+static int reject(http_request *req, int status, const char *type, const char *msg) {
+  return http__reject(req, status, type, msg, NULL, NULL);
 }
 
 static int parse_content_length(const char *s, long long *out) {
@@ -240,6 +213,9 @@ static int on_headers(struct lws *wsi, http_pss *pss, const char *uri, size_t ur
   http_server *srv = lws_context_user(lws_get_context(wsi));
   if (!srv || srv->stopping || !pss)
     return -1;
+  /* CONFIRM_UPGRADE just saw "Upgrade: websocket" on this request. */
+  int want_ws = srv->upgrade_wsi == wsi && lws_hdr_total_length(wsi, WSI_TOKEN_UPGRADE) > 0;
+  srv->upgrade_wsi = NULL;
   http_request *req = http__req_new(srv, wsi, pss, uri, uri_len);
   if (!req)
     return -1;
@@ -249,6 +225,7 @@ static int on_headers(struct lws *wsi, http_pss *pss, const char *uri, size_t ur
   char ver[16];
   int http11 =
       lws_hdr_copy(wsi, ver, sizeof ver, WSI_TOKEN_HTTP) > 0 && strcmp(ver, "HTTP/1.1") == 0;
+  req->http10 = !http11;
   if (!http11) {
     const char *conn = http_request_header(req, "connection");
     req->keepalive_10 = conn && strcasecmp(conn, "keep-alive") == 0;
@@ -273,6 +250,13 @@ static int on_headers(struct lws *wsi, http_pss *pss, const char *uri, size_t ur
   if (cls && !parse_content_length(cls, &cl)) {
     req->close_after = 1;
     return reject(req, 400, "invalid_request", "Content-Length is not a valid number");
+  }
+  if (want_ws && strcmp(req->path, srv->ws_path) == 0) {
+    if (cl > 0) {
+      req->close_after = 1;
+      return reject(req, 400, "invalid_request", "a WebSocket upgrade must not have a body");
+    }
+    return http__ws_upgrade(req);
   }
   const char *expect = http_request_header(req, "expect");
   int expect_100 = http11 && expect && strcasecmp(expect, "100-continue") == 0;
@@ -327,6 +311,8 @@ static int replays_request_line(const http_request *req, const char *in, size_t 
 }
 
 static int on_body(http_pss *pss, const char *in, size_t len) {
+  if (pss && pss->conn)
+    return -1; /* bytes while a stream is open: see on_headers */
   http_request *req = pss ? pss->req : NULL;
   if (req && req->state == HTTP_REQ_HANDLER)
     return -1; /* bytes after a length-less POST we still owe an answer: see on_headers */
@@ -348,6 +334,22 @@ static int on_body(http_pss *pss, const char *in, size_t len) {
   return 0;
 }
 
+static void note_upgrade(struct lws *wsi, const char *value) {
+  http_server *srv = lws_context_user(lws_get_context(wsi));
+  if (srv)
+    srv->upgrade_wsi = srv->ws_path && strcasecmp(value, "websocket") == 0 ? wsi : NULL;
+}
+
+/* Every socket we adopted is marked with the server, counted in nconns. */
+static void conn_destroyed(struct lws *wsi) {
+  http_server *srv = lws_context_user(lws_get_context(wsi));
+  if (srv && lws_get_opaque_user_data(wsi) == srv) {
+    lws_set_opaque_user_data(wsi, NULL);
+    if (srv->nconns)
+      srv->nconns--;
+  }
+}
+
 static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len) {
   http_pss *pss = user;
@@ -361,32 +363,40 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         return dispatch(pss->req);
       /* lws repeats this for every read while a late answer to a POST is
        * pending: the client sent more before our answer (see the watch). */
-      if (pss && pss->req && pss->req->state == HTTP_REQ_HANDLER)
+      if (pss && ((pss->req && pss->req->state == HTTP_REQ_HANDLER) || pss->conn))
         return -1;
       return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
+      if (pss && pss->conn)
+        return http__conn_writable(pss->conn);
       if (pss && pss->req && pss->req->state == HTTP_REQ_READY)
         return http__write_response(pss->req);
       return 0;
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
-      /* Transactions we finished were detached first, so a request still
-       * here means the connection is going away under it. */
+    case LWS_CALLBACK_WSI_DESTROY:
+      /* Transactions we finished were detached first, so a request, stream
+       * or WebSocket still here means the connection is going away under it. */
       if (pss && pss->req)
         http__req_abort(pss->req);
+      if (pss && pss->conn)
+        http__conn_gone(pss->conn);
+      if (reason == LWS_CALLBACK_WSI_DESTROY)
+        conn_destroyed(wsi);
       return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-      /* No WebSocket or h2c endpoint yet: serve the request as plain
-       * HTTP/1.1, which RFC 9110 allows. In 4.1 `in` is the Upgrade value
-       * inside the header table, and lws compares that same string with
-       * "websocket" and "h2c" after we return 0; emptying it makes lws
-       * carry on with the normal HTTP path.
+      /* Every upgrade takes lws's plain HTTP/1.1 path, which RFC 9110
+       * allows; our WebSocket endpoint takes over from there (ws.c). In 4.1
+       * `in` is the Upgrade value inside the header table, and lws compares
+       * that same string with "websocket" and "h2c" after we return 0;
+       * emptying it makes lws carry on with the normal HTTP path.
        * lws 4.1.6 also calls this after it answered an unknown Upgrade with
        * its own 403 and ended the transaction; on a keep-alive connection
        * with nothing buffered that frees the header table `in` points into
        * (found by fuzz_http_request). Then hang up without touching it. */
       if (!in || lws_hdr_total_length(wsi, WSI_TOKEN_UPGRADE) <= 0)
         return -1;
+      note_upgrade(wsi, in); /* did it ask for our WebSocket endpoint? */
       *(char *)in = '\0';
       return 0;
     case LWS_CALLBACK_RAW_ADOPT: /* CONNECT turns the connection raw: refuse */
@@ -468,6 +478,19 @@ static int open_listener(const char *host, int port, int backlog, int reuse_port
 
 static void on_listen_readable(uv_poll_t *h, int status, int events);
 
+/* Over max_connections: the socket was closed; say so at most once a second. */
+static void refused_one(http_server *srv) {
+  uint64_t now = uv_now(srv->loop);
+  srv->refused++;
+  if (srv->refused_log_ms && now - srv->refused_log_ms < REFUSED_LOG_MS)
+    return;
+  log_printf(AGENTAI_LOG_WARN, "http",
+             "refused %lu connection(s): %u open, the limit (max_connections) is %u", srv->refused,
+             srv->nconns, srv->max_connections);
+  srv->refused = 0;
+  srv->refused_log_ms = now ? now : 1;
+}
+
 static void on_accept_resume(uv_timer_t *t) {
   http_server *srv = t->data;
   if (!srv->stopping)
@@ -495,10 +518,19 @@ static void on_listen_readable(uv_poll_t *h, int status, int events) {
       uv_timer_start(&srv->timer, on_accept_resume, ACCEPT_PAUSE_MS, 0);
       return;
     }
+    if (srv->nconns >= srv->max_connections) {
+      close(fd);
+      refused_one(srv);
+      continue;
+    }
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     /* On failure lws has already closed fd. */
-    (void)lws_adopt_socket_vhost(srv->vh, fd);
+    struct lws *wsi = lws_adopt_socket_vhost(srv->vh, fd);
+    if (wsi) {
+      lws_set_opaque_user_data(wsi, srv); /* see conn_destroyed() */
+      srv->nconns++;
+    }
   }
 }
 
@@ -539,6 +571,7 @@ static void maybe_finish(http_server *srv) {
   void (*cb)(void *) = srv->on_closed;
   void *ud = srv->on_closed_ud;
   free(srv->server_name);
+  free(srv->ws_path);
   free(srv);
   if (cb)
     cb(ud);
@@ -557,6 +590,7 @@ static void on_stop_tick(uv_timer_t *t) {
   if (srv->stop_phase == 0) {
     while (srv->reqs)
       http__req_abort(srv->reqs);
+    http__conns_stop(srv);
     srv->stop_phase = 1;
     if (srv->ctx)
       lws_context_destroy(srv->ctx);
@@ -589,6 +623,10 @@ static void begin_shutdown(http_server *srv, int phase) {
     uv_close((uv_handle_t *)&srv->listen_poll, on_handle_closed);
   }
   uv_timer_stop(&srv->timer);
+  if (!uv_is_closing((uv_handle_t *)&srv->conn_timer)) {
+    uv_timer_stop(&srv->conn_timer);
+    uv_close((uv_handle_t *)&srv->conn_timer, on_handle_closed);
+  }
   /* From a loop callback: lws_context_destroy must not run inside lws service. */
   uv_timer_start(&srv->timer, on_stop_tick, 0, 1);
 }
@@ -635,6 +673,11 @@ int http_server_start(uv_loop_t *loop, const char *host, int port, http_handler_
       snprintf(err, err_len, "max_header_bytes %u is over 65535", o.max_header_bytes);
     return AGENTAI_EINVAL;
   }
+  if (o.ws_path && o.ws_path[0] != '/') {
+    if (err)
+      snprintf(err, err_len, "ws_path \"%.64s\" must start with '/'", o.ws_path);
+    return AGENTAI_EINVAL;
+  }
 
   pthread_once(&g_lws_log_once, lws_log_setup);
   http__headers_init();
@@ -652,8 +695,12 @@ int http_server_start(uv_loop_t *loop, const char *host, int port, http_handler_
       o.request_timeout_s > 0 ? o.request_timeout_s : DEFAULT_REQUEST_TIMEOUT_S;
   srv->max_header_bytes = o.max_header_bytes ? o.max_header_bytes : DEFAULT_MAX_HEADER_BYTES;
   srv->rnd_pos = sizeof srv->rnd; /* empty: filled on first use */
+  srv->ws = o.ws;
+  srv->max_connections = o.max_connections ? o.max_connections : DEFAULT_MAX_CONNECTIONS;
   const char *name = o.server_name ? o.server_name : "agentai";
-  if (*name && !(srv->server_name = strdup(name))) {
+  if ((*name && !(srv->server_name = strdup(name))) ||
+      (o.ws_path && !(srv->ws_path = strdup(o.ws_path)))) {
+    free(srv->server_name);
     free(srv);
     return AGENTAI_ENOMEM;
   }
@@ -662,6 +709,7 @@ int http_server_start(uv_loop_t *loop, const char *host, int port, http_handler_
                          &srv->port, err, err_len);
   if (fd < 0) {
     free(srv->server_name);
+    free(srv->ws_path);
     free(srv);
     return fd;
   }
@@ -682,6 +730,7 @@ int http_server_start(uv_loop_t *loop, const char *host, int port, http_handler_
   if (!srv->ctx) {
     close(fd);
     free(srv->server_name);
+    free(srv->ws_path);
     free(srv);
     if (err)
       snprintf(err, err_len,
@@ -691,7 +740,9 @@ int http_server_start(uv_loop_t *loop, const char *host, int port, http_handler_
 
   uv_timer_init(loop, &srv->timer);
   srv->timer.data = srv;
-  srv->handles_open = 1;
+  uv_timer_init(loop, &srv->conn_timer);
+  srv->conn_timer.data = srv;
+  srv->handles_open = 2;
 
   /*
    * With a foreign libuv loop, lws 4.1 returns a context even when creating

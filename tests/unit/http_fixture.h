@@ -194,10 +194,14 @@ typedef struct {
   size_t body_len;
 } resp;
 
-static inline void conn_open(conn *c) {
+/* conn_open() with a receive buffer of rcvbuf bytes (0: the system's), set
+ * before connecting so the window stays small: a client that reads slowly. */
+static inline void conn_open_rcvbuf(conn *c, int rcvbuf) {
   memset(c, 0, sizeof *c);
   c->fd = socket(AF_INET, SOCK_STREAM, 0);
   CHECK(c->fd >= 0);
+  if (rcvbuf > 0)
+    CHECK(setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
   struct sockaddr_in a;
   memset(&a, 0, sizeof a);
   a.sin_family = AF_INET;
@@ -212,6 +216,10 @@ static inline void conn_open(conn *c) {
   c->cap = 65536;
   c->buf = malloc(c->cap);
   CHECK(c->buf != NULL);
+}
+
+static inline void conn_open(conn *c) {
+  conn_open_rcvbuf(c, 0);
 }
 
 static inline void conn_close(conn *c) {
@@ -374,13 +382,16 @@ static inline void *client_main(void *arg) {
   return NULL;
 }
 
-static inline void with_server(const http_server_options *opts, void (*client)(void)) {
+/* with_server() with another request handler (its ud is NULL); it may pass
+ * what it does not serve on to the fixture's handler(). */
+static inline void with_server_handler(const http_server_options *opts, http_handler_fn fn,
+                                       void (*client)(void)) {
   CHECK_EQ_INT(uv_loop_init(&g_loop), 0);
   g_server_closed = 0;
   g_stop_requested = 0;
   g_aborts = g_cancelled = g_delayed_ok = g_handled = 0;
   char err[256];
-  int rc = http_server_start(&g_loop, "127.0.0.1", 0, handler, NULL, opts, &g_srv, err, sizeof err);
+  int rc = http_server_start(&g_loop, "127.0.0.1", 0, fn, NULL, opts, &g_srv, err, sizeof err);
   if (rc != 0)
     fprintf(stderr, "start: %s\n", err);
   CHECK_EQ_INT(rc, 0);
@@ -395,6 +406,10 @@ static inline void with_server(const http_server_options *opts, void (*client)(v
   CHECK_EQ_INT(pthread_join(th, NULL), 0);
   CHECK_EQ_INT(g_server_closed, 1);
   CHECK_EQ_INT(uv_loop_close(&g_loop), 0);
+}
+
+static inline void with_server(const http_server_options *opts, void (*client)(void)) {
+  with_server_handler(opts, handler, client);
 }
 
 static inline double now_ms(void) {
