@@ -6,24 +6,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "app/app.h"
 #include "cli/cli.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "engine/engine.h"
+#include "engine/events.h"
 #include "http/server.h"
 
 static const char HELP[] =
     "usage: agentai serve [--config FILE] [--listen HOST:PORT] [--data DIR]\n"
     "\n"
-    "Starts the runtime: loads plugins, opens storage, serves HTTP on HOST:PORT\n"
-    "(default 127.0.0.1:8080): GET /healthz, GET /readyz, GET /version.\n"
-    "SIGTERM or SIGINT stops accepting, closes connections and storage, and exits 0.\n";
+    "Starts the runtime: loads plugins, opens storage, recovers tasks, runs the\n"
+    "task engine and serves HTTP on HOST:PORT (default 127.0.0.1:8080): the /v1\n"
+    "API (agents, tasks, events), GET /healthz, GET /readyz, GET /version.\n"
+    "SIGTERM or SIGINT stops accepting, stops running tasks at their next yield\n"
+    "point (they resume on the next start), closes storage, and exits 0.\n";
 
 typedef struct server_state {
   app *a;
   http_server *http;
+  event_hub *hub;
+  engine *engine;
+  api *api;
   uv_signal_t sigterm, sigint;
   int stopping;
+  int pending_stops; /* http server and engine */
   uint64_t started_ms;
 } server_state;
 
@@ -89,6 +98,8 @@ static void handle_version(http_request *req) {
 
 static void handle_request(void *ud, http_request *req) {
   server_state *s = ud;
+  if (s->api && api_handle(s->api, req))
+    return;
   const char *method = http_request_method(req);
   const char *path = http_request_path(req);
   int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
@@ -116,8 +127,10 @@ static void handle_request(void *ud, http_request *req) {
   http_respond_error(req, 404, "not_found", msg, NULL);
 }
 
-static void on_http_closed(void *ud) {
+static void stop_done(void *ud) {
   server_state *s = ud;
+  if (--s->pending_stops > 0)
+    return;
   uv_close((uv_handle_t *)&s->sigterm, NULL);
   uv_close((uv_handle_t *)&s->sigint, NULL);
   uv_stop(&s->a->loop);
@@ -130,7 +143,10 @@ static void on_signal(uv_signal_t *h, int signum) {
   s->stopping = 1;
   log_printf(AGENTAI_LOG_INFO, "serve", "received %s: shutting down",
              signum == SIGTERM ? "SIGTERM" : "SIGINT");
-  http_server_stop(s->http, on_http_closed, s);
+  /* Stop accepting first, then let running tasks reach a yield point. */
+  s->pending_stops = 2;
+  http_server_stop(s->http, stop_done, s);
+  engine_shutdown(s->engine, stop_done, s);
 }
 
 int cli_serve(int argc, char **argv) {
@@ -150,9 +166,29 @@ int cli_serve(int argc, char **argv) {
   if (cli_start(&a, &args, 1))
     return CLI_FAILED;
   server_state s = {.a = &a, .started_ms = uv_now(&a.loop)};
+  s.hub = event_hub_new();
+  engine_deps edeps = {
+      .loop = &a.loop, .store = &a.store, .lua = &a.lua, .cfg = &a.cfg, .hub = s.hub};
+  if (!s.hub || engine_open(&edeps, &s.engine, err, sizeof err) < 0) {
+    event_hub_free(s.hub);
+    app_stop(&a);
+    cli_error("%s", s.hub ? err : "out of memory");
+    return CLI_FAILED;
+  }
+  api_deps adeps = {.loop = &a.loop,
+                    .store = &a.store,
+                    .engine = s.engine,
+                    .hub = s.hub,
+                    .cfg = &a.cfg,
+                    .plugins = a.plugins};
+  s.api = api_new(&adeps);
   http_server_options hopts = {0};
   if (http_server_start(&a.loop, a.cfg.listen_host, a.cfg.listen_port, handle_request, &s, &hopts,
                         &s.http, err, sizeof err) < 0) {
+    engine_shutdown(s.engine, NULL, NULL);
+    engine_free(s.engine);
+    api_free(s.api);
+    event_hub_free(s.hub);
     app_stop(&a);
     cli_error("%s", err);
     return CLI_FAILED;
@@ -175,7 +211,10 @@ int cli_serve(int argc, char **argv) {
   log_write(AGENTAI_LOG_INFO, "serve", "listening", text);
   free(text);
   uv_run(&a.loop, UV_RUN_DEFAULT);
+  api_free(s.api);
+  engine_free(s.engine);
   app_stop(&a);
+  event_hub_free(s.hub);
   log_write(AGENTAI_LOG_INFO, "serve", "stopped", NULL);
   return CLI_OK;
 }

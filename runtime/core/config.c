@@ -98,6 +98,10 @@ void config_defaults(config *cfg) {
   static const char *const dirs[] = {"workflows"};
   cfg->workflow_dirs = dup_list(dirs, NULL, 1);
   cfg->workflow_dir_count = cfg->workflow_dirs ? 1 : 0;
+  static const char *const routes[] = {"routes"};
+  cfg->route_dirs = dup_list(routes, NULL, 1);
+  cfg->route_dir_count = cfg->route_dirs ? 1 : 0;
+  cfg->engine_max_running = 16;
   cfg->log_level = AGENTAI_LOG_INFO;
 }
 
@@ -109,6 +113,9 @@ void config_free(config *cfg) {
   cfg->plugin_load_count = 0;
   free_list(cfg->workflow_dirs, cfg->workflow_dir_count);
   cfg->workflow_dirs = NULL;
+  free_list(cfg->route_dirs, cfg->route_dir_count);
+  cfg->route_dirs = NULL;
+  cfg->route_dir_count = 0;
   cfg->workflow_dir_count = 0;
   cJSON_Delete(cfg->plugin_settings);
   cfg->plugin_settings = NULL;
@@ -187,7 +194,7 @@ typedef struct vctx {
   int apply;
 } vctx;
 
-static const char *const SECTIONS = "server, storage, plugins, lua, log";
+static const char *const SECTIONS = "server, storage, plugins, lua, engine, log";
 
 static int line_of(const vctx *V, const char *sec, const char *key) {
   const char *path[2] = {sec, key};
@@ -425,10 +432,29 @@ static int v_lua(const vctx *V, const cJSON *sec) {
       if ((rc = get_string_list(V, "lua", it, "an array of folder paths", &cfg->workflow_dirs,
                                 &cfg->workflow_dir_count)) < 0)
         return rc;
+    } else if (strcmp(it->string, "route_path") == 0) {
+      if ((rc = get_string_list(V, "lua", it, "an array of folder paths", &cfg->route_dirs,
+                                &cfg->route_dir_count)) < 0)
+        return rc;
     } else {
       return unknown_key(V, "lua", it->string,
-                         "memory_limit_mb, cpu_limit, slice_instructions, workflow_path");
+                         "memory_limit_mb, cpu_limit, slice_instructions, workflow_path, "
+                         "route_path");
     }
+  }
+  return 0;
+}
+
+static int v_engine(const vctx *V, const cJSON *sec) {
+  for (const cJSON *it = sec->child; it; it = it->next) {
+    long long v;
+    int rc;
+    if (strcmp(it->string, "max_running") != 0)
+      return unknown_key(V, "engine", it->string, "max_running");
+    if ((rc = get_int(V, "engine", it, "an integer from 1 to 10000", 1, 10000, &v)) < 0)
+      return rc;
+    if (V->apply)
+      V->cfg->engine_max_running = (int)v;
   }
   return 0;
 }
@@ -462,6 +488,8 @@ static int validate(const vctx *V, const cJSON *root) {
       fn = v_plugins;
     else if (strcmp(sec->string, "lua") == 0)
       fn = v_lua;
+    else if (strcmp(sec->string, "engine") == 0)
+      fn = v_engine;
     else if (strcmp(sec->string, "log") == 0)
       fn = v_log;
     if (!fn) {
@@ -717,6 +745,28 @@ static int env_pass(config *cfg, int apply, char *err, size_t err_len) {
       cfg->workflow_dir_count = (size_t)rc;
     }
   }
+  if ((v = env_get("AGENTAI_ROUTE_PATH"))) {
+    char **list = NULL;
+    rc = split_list(v, ':', 0, apply ? &list : NULL);
+    if (rc == AGENTAI_ENOMEM) {
+      set_err(err, err_len, "AGENTAI_ROUTE_PATH: out of memory");
+      return rc;
+    }
+    if (rc < 0)
+      return env_err(err, err_len, "AGENTAI_ROUTE_PATH",
+                     "a colon-separated list of folders, without empty entries", v);
+    if (apply) {
+      free_list(cfg->route_dirs, cfg->route_dir_count);
+      cfg->route_dirs = list;
+      cfg->route_dir_count = (size_t)rc;
+    }
+  }
+  if ((v = env_get("AGENTAI_MAX_RUNNING"))) {
+    if (parse_uint(v, 1, 10000, &n) < 0)
+      return env_err(err, err_len, "AGENTAI_MAX_RUNNING", "an integer from 1 to 10000", v);
+    if (apply)
+      cfg->engine_max_running = (int)n;
+  }
   return 0;
 }
 
@@ -781,6 +831,14 @@ char *config_to_json(const config *cfg) {
   if (!wf)
     goto done;
   cJSON_AddItemToObject(lua, "workflow_path", wf);
+  cJSON *rt = string_array(cfg->route_dirs, cfg->route_dir_count);
+  if (!rt)
+    goto done;
+  cJSON_AddItemToObject(lua, "route_path", rt);
+  cJSON *eng = cJSON_AddObjectToObject(root, "engine");
+  if (!eng)
+    goto done;
+  cJSON_AddNumberToObject(eng, "max_running", cfg->engine_max_running);
   int lvl = cfg->log_level >= 0 && cfg->log_level <= 3 ? cfg->log_level : AGENTAI_LOG_INFO;
   cJSON_AddStringToObject(logsec, "level", LEVEL_NAMES[lvl]);
   cJSON_AddStringToObject(root, "source", cfg->source);

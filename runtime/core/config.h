@@ -38,6 +38,11 @@ typedef struct config {
   uint32_t lua_slice_instructions; /**< instructions before a busy script yields to the loop */
   char **workflow_dirs;            /**< folders searched for workflows and required modules */
   size_t workflow_dir_count;
+  char **route_dirs; /**< folders whose *.lua files register HTTP routes; default ["routes"] */
+  size_t route_dir_count;
+
+  /* [engine] */
+  int engine_max_running; /**< task attempts running at once, default 16 */
 
   /* [log] */
   int log_level; /**< AGENTAI_LOG_* */
@@ -69,7 +74,8 @@ int config_load_buffer(config *cfg, const char *text, size_t len, const char *fi
  * Applies environment overrides: AGENTAI_LISTEN (host:port), AGENTAI_DATA,
  * AGENTAI_STORAGE, AGENTAI_PLUGIN_DIR, AGENTAI_PLUGINS (comma list),
  * AGENTAI_LOG_LEVEL, AGENTAI_LUA_MEMORY_MB, AGENTAI_LUA_CPU_LIMIT,
- * AGENTAI_WORKFLOW_PATH (colon list). A malformed value is an error naming
+ * AGENTAI_WORKFLOW_PATH (colon list), AGENTAI_ROUTE_PATH (colon list),
+ * AGENTAI_MAX_RUNNING. A malformed value is an error naming
  * the variable. A variable set to "" counts as unset. Every variable is
  * checked before any is applied, so an error leaves cfg unchanged.
  */

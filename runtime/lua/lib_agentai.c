@@ -125,6 +125,7 @@ static int push_json_or_error(lua_State *L, const op_bytes *b, int err_code, con
 
 typedef struct llm_call {
   lh_op *op;
+  lh_jcall *jc; /* when the workflow has a journal */
   const agentai_provider_def *provider;
   void *call;
   agentai_chat_sink sink;
@@ -133,6 +134,18 @@ typedef struct llm_call {
   op_bytes response;
   char message[256];
 } llm_call;
+
+static void llm_recorded(void *ud, int err) {
+  llm_call *c = ud;
+  if (err < 0 && c->err == 0) {
+    /* The call happened but is not durable: fail the attempt rather than
+     * risk making it again after a crash without knowing. */
+    c->err = err;
+    snprintf(c->message, sizeof c->message, "cannot record the call in the task's journal: %s",
+             agentai_strerror(err));
+  }
+  lh_op_complete(c->op);
+}
 
 static void llm_done(void *ud, const agentai_chat_outcome *o) {
   llm_call *c = ud;
@@ -149,6 +162,18 @@ static void llm_done(void *ud, const agentai_chat_outcome *o) {
   } else {
     snprintf(c->message, sizeof c->message, "%s", o->message ? o->message : "");
   }
+  lh_vm *vm = c->op->vm;
+  if (c->jc && vm && !lh_op_detached(c->op)) {
+    if (c->err == 0)
+      lh_journal_notify(vm, "llm.chat", c->response.ptr, c->response.len, 0);
+    size_t len = 0;
+    char *entry = lh_journal_encode(c->jc, c->response.ptr, c->response.len, c->err, c->message,
+                                    c->retry_after_ms, &len);
+    if (entry && lh_journal_write(vm, c->jc, entry, len, llm_recorded, c) == 0)
+      return;
+    llm_recorded(c, AGENTAI_ENOMEM);
+    return;
+  }
   lh_op_complete(c->op);
 }
 
@@ -163,7 +188,9 @@ static int llm_push(lua_State *L, lh_op *op) {
 }
 
 static void llm_release(lh_op *op) {
-  bytes_free(&((llm_call *)op->data)->response);
+  llm_call *c = op->data;
+  bytes_free(&c->response);
+  free(c->jc);
 }
 
 static void llm_cancel(lh_op *op) {
@@ -174,8 +201,11 @@ static void llm_cancel(lh_op *op) {
 
 static int llm_chat(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
   lh_vm *vm = lh_vm_of(L);
-  const char *fallback = vm->svc->default_provider ? vm->svc->default_provider : "mock";
+  const char *fallback = vm->run.default_provider    ? vm->run.default_provider
+                         : vm->svc->default_provider ? vm->svc->default_provider
+                                                     : "mock";
   lua_getfield(L, 1, "provider");
   const char *name = luaL_optstring(L, -1, fallback);
   const agentai_provider_def *p =
@@ -195,14 +225,32 @@ static int llm_chat(lua_State *L) {
     lua_insert(L, -2);
     lua_rawset(L, -4);
   }
+  if (vm->run.default_model && lua_getfield(L, -1, "model") == LUA_TNIL) {
+    lua_pushstring(L, vm->run.default_model);
+    lua_setfield(L, -3, "model");
+  }
+  lua_settop(L, 3); /* request, provider name, request copy */
   char *json = NULL, why[256];
   size_t len = 0;
   if (ljson_encode(L, -1, &json, &len, why, sizeof why) < 0)
     return lh_raise(L, AGENTAI_EINVAL,
                     lua_pushfstring(L, "ai.llm.chat: request is not JSON-encodable: %s", why), -1);
+  lh_jcall jc;
+  uint64_t h = lh_journal_hash(lh_journal_hash(0, name, strlen(name)), json, len);
+  if (lh_journal_begin(L, "llm.chat", h, &jc)) {
+    free(json);
+    return lh_journal_replay(L, &jc);
+  }
   lh_op *op = lh_op_begin(L, "ai.llm.chat", sizeof(llm_call), llm_push);
   llm_call *c = op->data;
   c->op = op;
+  if (jc.active && !(c->jc = malloc(sizeof jc))) {
+    free(json);
+    lh_op_abort(op);
+    return lh_raise(L, AGENTAI_ENOMEM, "ai.llm.chat: out of memory", -1);
+  }
+  if (c->jc)
+    *c->jc = jc;
   c->provider = p;
   c->sink.ud = c;
   c->sink.done = llm_done;
@@ -246,8 +294,31 @@ static size_t kv_key(lua_State *L, int idx, char *out) {
 typedef struct kv_get_op {
   lh_op *op;
   int err;
+  lh_jcall *jc; /* when the workflow has a journal: record what was read */
   op_bytes value;
 } kv_get_op;
+
+/* Records a read (or a clock) in the journal so a replay sees the same
+ * value. Not awaited: the storage writes in order, so it is durable before
+ * any later side effect of the workflow is. */
+static void journal_read(lua_State *L, const lh_jcall *jc, const char *json, size_t len, int err,
+                         const char *message) {
+  size_t n = 0;
+  char *entry = lh_journal_encode(jc, json, len, err, message, -1, &n);
+  if (entry)
+    lh_journal_write(lh_vm_of(L), jc, entry, n, NULL, NULL);
+}
+
+/* Copies jc to the heap for an op that outlives the binding's C frame. */
+static int keep_jcall(const lh_jcall *jc, lh_jcall **out) {
+  *out = NULL;
+  if (!jc->active)
+    return 0;
+  if (!(*out = malloc(sizeof *jc)))
+    return AGENTAI_ENOMEM;
+  **out = *jc;
+  return 0;
+}
 
 static void kv_get_done(void *ud, int err, const void *value, size_t len) {
   kv_get_op *g = ud;
@@ -258,6 +329,8 @@ static void kv_get_done(void *ud, int err, const void *value, size_t len) {
 static int kv_get_push(lua_State *L, lh_op *op) {
   kv_get_op *g = op->data;
   if (g->err == AGENTAI_ENOENT) {
+    if (g->jc)
+      journal_read(L, g->jc, NULL, 0, 0, NULL);
     lua_pushnil(L);
     return 1;
   }
@@ -265,21 +338,33 @@ static int kv_get_push(lua_State *L, lh_op *op) {
     lh_push_error(L, g->err, "ai.kv.get failed", -1);
     return 0;
   }
-  return push_json_or_error(L, &g->value, AGENTAI_ECORRUPT, "ai.kv: stored value is not JSON");
+  int ok = push_json_or_error(L, &g->value, AGENTAI_ECORRUPT, "ai.kv: stored value is not JSON");
+  if (ok && g->jc)
+    journal_read(L, g->jc, g->value.ptr, g->value.len, 0, NULL);
+  return ok;
 }
 
 static void kv_get_release(lh_op *op) {
-  bytes_free(&((kv_get_op *)op->data)->value);
+  kv_get_op *g = op->data;
+  bytes_free(&g->value);
+  free(g->jc);
 }
 
 static int kv_get(lua_State *L) {
   const store *st = kv_store(L);
   char key[KV_MAX_KEY + 8];
   size_t klen = kv_key(L, 1, key);
+  lh_jcall jc;
+  if (lh_journal_begin(L, "kv.get", lh_journal_hash(0, key, klen), &jc))
+    return lh_journal_replay(L, &jc);
   lh_op *op = lh_op_begin(L, "ai.kv.get", sizeof(kv_get_op), kv_get_push);
   kv_get_op *g = op->data;
   g->op = op;
   op->release = kv_get_release;
+  if (keep_jcall(&jc, &g->jc) < 0) {
+    lh_op_abort(op);
+    return lh_raise(L, AGENTAI_ENOMEM, "ai.kv.get: out of memory", -1);
+  }
   int rc = st->def->get(st->db, NULL, key, klen, kv_get_done, g);
   if (rc < 0) {
     lh_op_abort(op);
@@ -324,12 +409,37 @@ static int kv_write(lua_State *L, int type, const char *what) {
       return lh_raise(L, AGENTAI_EINVAL,
                       lua_pushfstring(L, "%s: value is not JSON-encodable: %s", what, why), -1);
   }
-  agentai_kv_op kop = {.type = type, .key = key, .key_len = klen, .value = json, .value_len = len};
+  /* A journaled write commits with its journal entry in one batch: after a
+   * crash it either happened and is replayed as done, or neither did. */
+  lh_jcall jc;
+  uint64_t h = lh_journal_hash(lh_journal_hash(0, key, klen), json ? json : "", len);
+  if (lh_journal_begin(L, type == AGENTAI_KV_PUT ? "kv.put" : "kv.delete", h, &jc)) {
+    free(json);
+    return lh_journal_replay(L, &jc);
+  }
+  agentai_kv_op kops[2] = {
+      {.type = type, .key = key, .key_len = klen, .value = json, .value_len = len}};
+  size_t nops = 1;
+  char *entry = NULL;
+  if (jc.active) {
+    size_t elen = 0;
+    if (!(entry = lh_journal_encode(&jc, "true", 4, 0, NULL, -1, &elen))) {
+      free(json);
+      return lh_raise(L, AGENTAI_ENOMEM, lua_pushfstring(L, "%s: out of memory", what), -1);
+    }
+    kops[1] = (agentai_kv_op){.type = AGENTAI_KV_PUT,
+                              .key = jc.key,
+                              .key_len = jc.key_len,
+                              .value = entry,
+                              .value_len = elen};
+    nops = 2;
+  }
   lh_op *op = lh_op_begin(L, what, sizeof(kv_write_op), kv_write_push);
   kv_write_op *w = op->data;
   w->op = op;
-  int rc = st->def->write(st->db, &kop, 1, kv_write_done, w);
+  int rc = st->def->write(st->db, kops, nops, kv_write_done, w);
   free(json);
+  free(entry);
   if (rc < 0) {
     lh_op_abort(op);
     return lh_raise(L, rc, lua_pushfstring(L, "%s: %s", what, agentai_strerror(rc)), -1);
@@ -349,6 +459,7 @@ static int kv_delete(lua_State *L) {
 typedef struct kv_scan_op {
   lh_op *op;
   int err;
+  lh_jcall *jc;
   size_t count;
   char *buf;
   size_t len, cap;
@@ -415,11 +526,20 @@ static int kv_scan_push(lua_State *L, lh_op *op) {
     pos += vlen;
     lua_rawseti(L, -2, (lua_Integer)i);
   }
+  if (s->jc) {
+    char *json = NULL;
+    size_t len = 0;
+    if (ljson_encode(L, -1, &json, &len, why, sizeof why) == 0)
+      journal_read(L, s->jc, json, len, 0, NULL);
+    free(json);
+  }
   return 1;
 }
 
 static void kv_scan_release(lh_op *op) {
-  free(((kv_scan_op *)op->data)->buf);
+  kv_scan_op *s = op->data;
+  free(s->buf);
+  free(s->jc);
 }
 
 /* ai.kv.scan(prefix, {limit=100, after=key, reverse=false}) -> {{key=, value=}, ...} */
@@ -469,10 +589,21 @@ static int kv_scan(lua_State *L) {
                               .end_len = end_len,
                               .flags = reverse ? AGENTAI_SCAN_REVERSE : 0,
                               .limit = (size_t)limit};
+  lh_jcall jc;
+  uint64_t h = lh_journal_hash(0, start, start_len);
+  h = lh_journal_hash(h, end, end_len);
+  h = lh_journal_hash(h, &range.limit, sizeof range.limit);
+  h = lh_journal_hash(h, &range.flags, sizeof range.flags);
+  if (lh_journal_begin(L, "kv.scan", h, &jc))
+    return lh_journal_replay(L, &jc);
   lh_op *op = lh_op_begin(L, "ai.kv.scan", sizeof(kv_scan_op), kv_scan_push);
   kv_scan_op *s = op->data;
   s->op = op;
   op->release = kv_scan_release;
+  if (keep_jcall(&jc, &s->jc) < 0) {
+    lh_op_abort(op);
+    return lh_raise(L, AGENTAI_ENOMEM, "ai.kv.scan: out of memory", -1);
+  }
   int rc = st->def->scan(st->db, NULL, &range, kv_scan_item, kv_scan_done, s);
   if (rc < 0) {
     lh_op_abort(op);
@@ -505,11 +636,31 @@ static void sleep_cancel(lh_op *op) {
   s->host->timer_cancel(s->host, s->timer);
 }
 
+static int64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int ai_sleep(lua_State *L) {
   lua_Number seconds = luaL_checknumber(L, 1);
   if (!(seconds >= 0) || seconds > 86400.0 * 365)
     return luaL_argerror(L, 1, "seconds must be between 0 and one year");
   lh_vm *vm = lh_vm_of(L);
+  /* A task's sleep is a durable timer: the deadline is journaled, so after a
+   * restart only the time that is left is slept. */
+  lh_jcall jc;
+  if (lh_journal_begin(L, "sleep", lh_journal_hash(0, &seconds, sizeof seconds), &jc)) {
+    lh_journal_replay(L, &jc);
+    int64_t deadline = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+    int64_t left = deadline - wall_ms();
+    seconds = left > 0 ? (lua_Number)left / 1000.0 : 0;
+  } else if (jc.active) {
+    char deadline[32];
+    int n = snprintf(deadline, sizeof deadline, "%lld",
+                     (long long)(wall_ms() + llround(seconds * 1000.0)));
+    journal_read(L, &jc, deadline, (size_t)n, 0, NULL);
+  }
   lh_op *op = lh_op_begin(L, "ai.sleep", sizeof(sleep_op), sleep_push);
   sleep_op *s = op->data;
   s->op = op;
@@ -523,11 +674,86 @@ static int ai_sleep(lua_State *L) {
   return lh_op_await(L, op);
 }
 
+/* In a task, the clock is journaled so a replay sees the same times. */
 static int ai_now(lua_State *L) {
+  lh_jcall jc;
+  if (lh_journal_begin(L, "now", 0, &jc))
+    return lh_journal_replay(L, &jc);
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  if (jc.active) {
+    char text[48];
+    lua_Number v = lua_tonumber(L, -1);
+    int n = snprintf(text, sizeof text, "%.17g", (double)v);
+    if (!strpbrk(text, ".eEn")) /* keep it a float through the JSON round trip */
+      n += snprintf(text + n, sizeof text - (size_t)n, ".0");
+    journal_read(L, &jc, text, (size_t)n, 0, NULL);
+  }
   return 1;
+}
+
+static void make_readonly(lua_State *L);
+
+/* ---- ai.task ---- */
+
+/* ai.task.emit(kind, data): a progress event in the task's history, sent
+ * live to subscribers. Journaled with the event in one batch, so a replay
+ * does not emit it twice. */
+static int task_emit(lua_State *L) {
+  size_t klen = 0;
+  const char *kind = luaL_checklstring(L, 1, &klen);
+  if (klen == 0 || klen > 64)
+    return luaL_argerror(L, 1, "kind must be 1 to 64 bytes");
+  lua_settop(L, 2);
+  char *data = NULL, why[256];
+  size_t dlen = 0;
+  if (ljson_encode(L, 2, &data, &dlen, why, sizeof why) < 0)
+    return lh_raise(L, AGENTAI_EINVAL,
+                    lua_pushfstring(L, "ai.task.emit: data is not JSON-encodable: %s", why), -1);
+  lh_vm *vm = lh_vm_of(L);
+  lh_jcall jc;
+  uint64_t h = lh_journal_hash(lh_journal_hash(0, kind, klen), data, dlen);
+  if (lh_journal_begin(L, "emit", h, &jc)) {
+    free(data);
+    return lh_journal_replay(L, &jc);
+  }
+  const lh_task_hooks *hooks = vm->run.hooks;
+  int rc = AGENTAI_ENOTSUP;
+  if (hooks && hooks->emit) {
+    size_t elen = 0;
+    char *entry = jc.active ? lh_journal_encode(&jc, "true", 4, 0, NULL, -1, &elen) : NULL;
+    if (jc.active && !entry)
+      rc = AGENTAI_ENOMEM;
+    else
+      rc = hooks->emit(hooks->ud, kind, data, jc.active ? jc.key : NULL, jc.key_len, entry, elen);
+    free(entry);
+  }
+  free(data);
+  if (rc < 0)
+    return lh_raise(L, rc, lua_pushfstring(L, "ai.task.emit: %s", agentai_strerror(rc)), -1);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* Sets ai.task on the module table at -1 when the workflow runs as a task. */
+static void add_task(lua_State *L, lh_vm *vm) {
+  if (!vm->run.task_id)
+    return;
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, vm->run.task_id);
+  lua_setfield(L, -2, "id");
+  lua_pushinteger(L, vm->run.attempt);
+  lua_setfield(L, -2, "attempt");
+  char why[256];
+  if (!vm->run.agent_json ||
+      ljson_decode(L, vm->run.agent_json, strlen(vm->run.agent_json), why, sizeof why) < 0)
+    lua_pushnil(L);
+  lua_setfield(L, -2, "agent");
+  lua_pushcfunction(L, task_emit);
+  lua_setfield(L, -2, "emit");
+  make_readonly(L);
+  lua_setfield(L, -2, "task");
 }
 
 /* ---- ai.log ---- */
@@ -626,6 +852,7 @@ int lh_open_agentai(lua_State *L) {
   lua_setfield(L, -2, "json");
   lua_pushliteral(L, AGENTAI_VERSION_STRING);
   lua_setfield(L, -2, "version");
+  add_task(L, lh_vm_of(L));
 
   make_readonly(L);
   return 1;

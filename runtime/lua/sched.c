@@ -1,5 +1,6 @@
 /* lua/sched.c — coroutine scheduling on the loop: fibers, awaited operations, spawn/wait, time
  * slices. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,14 @@ void lh_sched_make_runnable(lh_fiber *f, int nargs) {
   run_queue_push(f->vm, f);
 }
 
+static void fiber_link(lh_vm *vm, lh_fiber *f) {
+  f->prev = NULL;
+  f->next = vm->fibers;
+  if (vm->fibers)
+    vm->fibers->prev = f;
+  vm->fibers = f;
+}
+
 lh_fiber *lh_fiber_new(lh_vm *vm, int nargs) {
   lua_State *L = vm->L;
   lh_fiber *f = calloc(1, sizeof *f);
@@ -45,6 +54,19 @@ lh_fiber *lh_fiber_new(lh_vm *vm, int nargs) {
     return NULL;
   f->vm = vm;
   f->id = ++vm->next_fiber_id;
+  lh_fiber *parent = vm->current;
+  if (!parent) {
+    snprintf(f->path, sizeof f->path, "0");
+  } else {
+    uint32_t n = ++parent->nchildren;
+    int w = snprintf(f->path, sizeof f->path, "%s.%u", parent->path, (unsigned)n);
+    if (w < 0 || (size_t)w >= sizeof f->path) { /* deep spawn trees: fold the path */
+      char tmp[64];
+      snprintf(tmp, sizeof tmp, "%s.%u", parent->path, (unsigned)n);
+      uint64_t h = lh_journal_hash(0, tmp, strlen(tmp));
+      snprintf(f->path, sizeof f->path, "h%016llx", (unsigned long long)h);
+    }
+  }
   f->result_ref = LUA_NOREF;
   f->co = lua_newthread(L);
   f->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -57,8 +79,7 @@ lh_fiber *lh_fiber_new(lh_vm *vm, int nargs) {
     return NULL;
   }
   lua_xmove(L, f->co, nargs + 1); /* the function and its arguments */
-  f->next = vm->fibers;
-  vm->fibers = f;
+  fiber_link(vm, f);
   lh_sched_make_runnable(f, nargs);
   return f;
 }
@@ -202,7 +223,9 @@ int lh_op_await(lua_State *L, lh_op *op) {
 
 /* ---- spawn / wait ---- */
 
-typedef struct fiber_handle {
+/* The fiber and its handle point at each other; whichever goes first (the
+ * handle collected, or the fiber freed) clears the other's pointer. */
+typedef struct lh_fiber_handle {
   lh_fiber *fiber;
 } fiber_handle;
 
@@ -218,8 +241,16 @@ int lh_sched_spawn(lua_State *L) {
   lh_fiber *f = lh_fiber_new(vm, nargs);
   if (!f)
     return luaL_error(L, "ai.spawn: out of memory");
+  if (self->group) { /* shared VM: the child runs and ends with its request */
+    f->group = self->group;
+    f->group->nfibers++;
+    lh_vm_install_hook(vm, f->co);
+  }
+  /* The handle is made last: if it raises (out of memory), the fiber runs
+   * without one, which is what an unreferenced handle means anyway. */
   fiber_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
   h->fiber = f;
+  f->handle = h;
   luaL_setmetatable(L, FIBER_MT);
   return 1;
 }
@@ -228,6 +259,8 @@ static lh_fiber *check_handle(lua_State *L, int idx) {
   fiber_handle *h = luaL_testudata(L, idx, FIBER_MT);
   if (!h)
     luaL_typeerror(L, idx, "handle from ai.spawn");
+  if (!h->fiber)
+    luaL_argerror(L, idx, "the fiber of this handle is gone");
   return h->fiber;
 }
 
@@ -247,6 +280,8 @@ static int wait_collect(lua_State *L) {
   for (int i = 1; i <= n; i++) {
     lh_fiber *f = check_handle(L, i);
     if (f->state == LH_FIBER_FAILED) {
+      if (f->result_ref == LUA_NOREF) /* stopped: its request ended first */
+        return luaL_error(L, "ai.wait: the fiber was stopped before it finished");
       lua_rawgeti(L, LUA_REGISTRYINDEX, f->result_ref);
       return lua_error(L);
     }
@@ -289,7 +324,7 @@ static void wake_joiners(lh_vm *vm) {
     int ready = lua_checkstack(f->co, 4); /* room for luaL_testudata */
     for (int i = 1; i <= n && ready; i++) {
       fiber_handle *h = luaL_testudata(f->co, i, FIBER_MT);
-      if (h && h->fiber->state != LH_FIBER_DONE && h->fiber->state != LH_FIBER_FAILED)
+      if (h && h->fiber && h->fiber->state != LH_FIBER_DONE && h->fiber->state != LH_FIBER_FAILED)
         ready = 0;
     }
     if (ready)
@@ -300,17 +335,23 @@ static void wake_joiners(lh_vm *vm) {
 /* ---- running fibers ---- */
 
 static void finish_workflow(lh_vm *vm);
+static void shared_fiber_ended(lh_vm *vm, lh_fiber *f);
+static void fiber_free_if_unheld(lua_State *L, lh_fiber *f);
 
 /* Keeps the error value with a traceback: appended to a string error, or
- * stored as the `traceback` field of a structured (table) error. */
+ * stored as the `traceback` field of a structured (table) error. Raw table
+ * access: no metamethod (user code) may run here, outside any fiber and any
+ * protected call. */
 static void store_failure(lh_fiber *f) {
   lua_State *co = f->co;
   lua_State *L = f->vm->L;
   if (lua_type(co, -1) == LUA_TTABLE) {
     lua_xmove(co, L, 1);
-    if (lua_getfield(L, -1, "traceback") == LUA_TNIL) {
+    lua_pushliteral(L, "traceback");
+    if (lua_rawget(L, -2) == LUA_TNIL) {
+      lua_pushliteral(L, "traceback");
       luaL_traceback(L, co, NULL, 0);
-      lua_setfield(L, -3, "traceback");
+      lua_rawset(L, -4);
     }
     lua_pop(L, 1);
   } else {
@@ -335,7 +376,9 @@ static void resume_fiber(lh_vm *vm, lh_fiber *f) {
       lh_sched_make_runnable(f, 0);
     return;
   }
-  if (rc == LUA_OK) {
+  if (rc == LUA_OK && vm->shared && !f->handle) {
+    f->state = LH_FIBER_DONE; /* nobody can ask for its result */
+  } else if (rc == LUA_OK) {
     /* keep the first returned value */
     if (nres == 0)
       lua_pushnil(f->co);
@@ -347,12 +390,24 @@ static void resume_fiber(lh_vm *vm, lh_fiber *f) {
   } else {
     store_failure(f);
     f->state = LH_FIBER_FAILED;
-    if (f != vm->root) {
+    int main_fiber = f == vm->root || (f->group && f == f->group->main); /* reported elsewhere */
+    if (!main_fiber && log_get_level() <= AGENTAI_LOG_DEBUG) {
+      /* Its text without __tostring: no user code outside a fiber. */
+      int top = lua_gettop(vm->L);
       lua_rawgeti(vm->L, LUA_REGISTRYINDEX, f->result_ref);
-      log_printf(AGENTAI_LOG_DEBUG, "lua", "spawned fiber %llu failed: %s",
-                 (unsigned long long)f->id, luaL_tolstring(vm->L, -1, NULL));
-      lua_pop(vm->L, 2);
+      if (lua_type(vm->L, -1) == LUA_TTABLE) {
+        lua_pushliteral(vm->L, "message");
+        lua_rawget(vm->L, -2);
+      }
+      log_printf(
+          AGENTAI_LOG_DEBUG, "lua", "spawned fiber %llu failed: %s", (unsigned long long)f->id,
+          lua_type(vm->L, -1) == LUA_TSTRING ? lua_tostring(vm->L, -1) : luaL_typename(vm->L, -1));
+      lua_settop(vm->L, top);
     }
+  }
+  if (vm->shared) {
+    shared_fiber_ended(vm, f);
+    return;
   }
   luaL_unref(vm->L, LUA_REGISTRYINDEX, f->thread_ref);
   f->thread_ref = LUA_NOREF;
@@ -377,6 +432,8 @@ void lh_sched_idle_cb(uv_idle_t *h) {
     f->queued = 0;
     if (f->state == LH_FIBER_RUNNABLE)
       resume_fiber(vm, f);
+    else if (f->released) /* stopped while queued (shared VMs) */
+      fiber_free_if_unheld(vm->L, f);
   }
   if (vm->finished) {
     uv_idle_stop(&vm->idle);
@@ -403,29 +460,226 @@ void lh_sched_finish_now(lh_vm *vm) {
   }
 }
 
+static int fiber_handle_gc(lua_State *L);
+
 void lh_sched_start(lh_vm *vm) {
   uv_idle_init(vm->svc->loop, &vm->idle);
   vm->idle.data = vm;
   luaL_newmetatable(vm->L, FIBER_MT);
   lua_pushliteral(vm->L, "agentai.fiber");
   lua_setfield(vm->L, -2, "__name");
+  lua_pushcfunction(vm->L, fiber_handle_gc);
+  lua_setfield(vm->L, -2, "__gc");
   lua_pop(vm->L, 1);
 }
 
-void lh_sched_cancel_all(lh_vm *vm) {
-  while (vm->ops) {
-    lh_op *op = vm->ops;
-    op_unlink(op);
-    if (op->fiber)
-      op->fiber->op = NULL;
-    op->fiber = NULL;
-    op->pool = NULL; /* it may outlive the VM: never return it to the pool */
-    if (op->completed) {
-      op_free(op); /* its result was never picked up */
-    } else if (op->cancel) {
-      op->cancel(op); /* stops the operation: its completion will not run */
-      op_free(op);
-    }
-    /* else: detached; its completion sees no fiber and frees it */
+/* Takes op away from its fiber: stopped and freed, or detached. */
+static void op_drop(lh_op *op) {
+  op_unlink(op);
+  if (op->fiber)
+    op->fiber->op = NULL;
+  op->fiber = NULL;
+  op->pool = NULL; /* it may outlive the VM: never return it to the pool */
+  if (op->completed) {
+    op_free(op); /* its result was never picked up */
+  } else if (op->cancel) {
+    op->cancel(op); /* stops the operation: its completion will not run */
+    op_free(op);
   }
+  /* else: detached; its completion sees no fiber and frees it */
+}
+
+void lh_sched_cancel_all(lh_vm *vm) {
+  while (vm->ops)
+    op_drop(vm->ops);
+}
+
+/* ---- shared VMs: many independent fiber groups (the route VM) ----
+ *
+ * A workflow VM keeps every fiber until the workflow is freed. A shared VM
+ * lives as long as the server, so its fibers go as they end: one the
+ * scheduler is done with is "released" (out of vm->fibers) and freed once
+ * neither the run queue nor an ai.spawn handle holds it. One that ended
+ * cleanly keeps its coroutine for the pool, so the next request runs
+ * without allocating a thread. */
+
+#define FIBER_POOL_MAX 64
+
+static void fiber_unlink(lh_vm *vm, lh_fiber *f) {
+  if (f->prev)
+    f->prev->next = f->next;
+  else if (vm->fibers == f)
+    vm->fibers = f->next;
+  if (f->next)
+    f->next->prev = f->prev;
+  f->next = f->prev = NULL;
+}
+
+/* L: any thread of the VM (the registry is shared), e.g. a finalizer's. */
+static void fiber_free_if_unheld(lua_State *L, lh_fiber *f) {
+  if (f->queued || f->handle)
+    return;
+  lh_vm *vm = f->vm;
+  luaL_unref(L, LUA_REGISTRYINDEX, f->result_ref);
+  if (f->co && f->state == LH_FIBER_DONE && !vm->freeing && vm->fiber_pool_count < FIBER_POOL_MAX) {
+    lua_State *co = f->co;
+    int thread_ref = f->thread_ref;
+    lua_settop(co, 0);
+    memset(f, 0, sizeof *f);
+    f->vm = vm;
+    f->co = co;
+    f->thread_ref = thread_ref;
+    f->result_ref = LUA_NOREF;
+    if (lua_gethookmask(co) & LUA_MASKLINE) /* its group was killed: the count hook again */
+      lh_vm_install_hook(vm, co);
+    f->next = vm->fiber_pool;
+    vm->fiber_pool = f;
+    vm->fiber_pool_count++;
+    return;
+  }
+  luaL_unref(L, LUA_REGISTRYINDEX, f->thread_ref);
+  free(f);
+}
+
+static void fiber_release(lh_vm *vm, lh_fiber *f) {
+  fiber_unlink(vm, f);
+  f->released = 1;
+  fiber_free_if_unheld(vm->L, f);
+}
+
+/* Ends a fiber that is not running: its operations are cancelled and its
+ * coroutine dropped mid-way (the collector takes it). ai.wait on it raises. */
+static void fiber_stop(lh_vm *vm, lh_fiber *f) {
+  for (lh_op *op = vm->ops, *next; op; op = next) {
+    next = op->next;
+    if (op->fiber == f)
+      op_drop(op);
+  }
+  f->op = NULL;
+  if (f->co) {
+    luaL_unref(vm->L, LUA_REGISTRYINDEX, f->thread_ref);
+    f->thread_ref = LUA_NOREF;
+    f->co = NULL;
+  }
+  f->state = LH_FIBER_FAILED; /* with no result_ref: "stopped" */
+  f->group = NULL;
+  fiber_release(vm, f);
+}
+
+/* ended: the fiber whose end ends g (not running any more), or NULL. */
+static void group_end(lh_vm *vm, lh_group *g, lh_fiber *ended) {
+  if (!(ended && ended == g->main && g->nfibers == 1)) {
+    for (lh_fiber *f = vm->fibers, *next; f; f = next) {
+      next = f->next;
+      if (f->group == g && f != ended)
+        fiber_stop(vm, f);
+    }
+  }
+  if (ended)
+    ended->group = NULL;
+  g->on_end(g, ended); /* may release g */
+  if (ended)
+    fiber_release(vm, ended);
+}
+
+static void shared_fiber_ended(lh_vm *vm, lh_fiber *f) {
+  lh_group *g = f->group;
+  /* A kill ends the group as soon as the killed fiber gives control back,
+   * even if its main fiber is still waiting on something. */
+  if (g && (f == g->main || g->killed)) {
+    group_end(vm, g, f);
+  } else {
+    if (g)
+      g->nfibers--;
+    f->group = NULL;
+    fiber_release(vm, f);
+  }
+  wake_joiners(vm);
+}
+
+lh_fiber *lh_fiber_take(lh_vm *vm, lua_State *L) {
+  lh_fiber *f = vm->fiber_pool;
+  if (f) {
+    vm->fiber_pool = f->next;
+    vm->fiber_pool_count--;
+    f->next = NULL;
+  } else {
+    lua_State *co = lua_newthread(L);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX); /* if it raises, the thread is garbage */
+    f = calloc(1, sizeof *f);
+    if (!f) {
+      luaL_unref(L, LUA_REGISTRYINDEX, ref);
+      luaL_error(L, "out of memory");
+    }
+    f->vm = vm;
+    f->co = co;
+    f->thread_ref = ref;
+    f->result_ref = LUA_NOREF;
+    *(lh_fiber **)lua_getextraspace(co) = f;
+    lh_vm_install_hook(vm, co);
+  }
+  f->id = ++vm->next_fiber_id;
+  return f;
+}
+
+void lh_sched_run_group(lh_fiber *f, lh_group *g, int nargs) {
+  lh_vm *vm = f->vm;
+  f->group = g;
+  g->main = f;
+  g->nfibers = 1;
+  fiber_link(vm, f);
+  f->state = LH_FIBER_RUNNABLE;
+  f->resume_nargs = nargs;
+  if (vm->current) /* called from inside Lua: never resume a second fiber there */
+    run_queue_push(vm, f);
+  else
+    resume_fiber(vm, f);
+}
+
+void lh_group_cancel(lh_vm *vm, lh_group *g, const char *reason) {
+  if (g->killed)
+    return;
+  lh_group_kill(vm, g, AGENTAI_ECANCELED, "cancelled", reason ? reason : "cancelled");
+  if (vm->current && vm->current->group == g)
+    return; /* the hook stops it; the group ends when it gives control back */
+  group_end(vm, g, NULL);
+  wake_joiners(vm);
+}
+
+static int fiber_handle_gc(lua_State *L) {
+  fiber_handle *h = lua_touserdata(L, 1);
+  /* Workflow VMs free all their fibers at once, at the end: there the
+   * handle's pointer may already dangle, and is left alone. */
+  if (!lh_vm_of(L)->shared || !h || !h->fiber)
+    return 0;
+  lh_fiber *f = h->fiber;
+  h->fiber = NULL;
+  f->handle = NULL;
+  if (f->released)
+    fiber_free_if_unheld(L, f);
+  return 0;
+}
+
+void lh_sched_free_fibers(lh_vm *vm) {
+  vm->freeing = 1; /* nothing goes back to the pool, the idle handle stays stopped */
+  for (lh_fiber *f = vm->run_head, *next; f; f = next) {
+    next = f->next_runnable;
+    f->queued = 0;
+    if (f->released)
+      fiber_free_if_unheld(vm->L, f);
+  }
+  vm->run_head = vm->run_tail = NULL;
+  while (vm->fibers) {
+    lh_fiber *f = vm->fibers;
+    fiber_unlink(vm, f);
+    if (f->handle)
+      f->handle->fiber = NULL;
+    free(f); /* its coroutine goes with lua_close */
+  }
+  while (vm->fiber_pool) {
+    lh_fiber *f = vm->fiber_pool;
+    vm->fiber_pool = f->next;
+    free(f);
+  }
+  vm->fiber_pool_count = 0;
 }

@@ -19,6 +19,11 @@ lh_vm *lh_vm_of(lua_State *L) {
   return ud;
 }
 
+/* The group a shared VM is running code for, or NULL. */
+static lh_group *current_group(const lh_vm *vm) {
+  return vm->current ? vm->current->group : NULL;
+}
+
 static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   lh_vm *vm = ud;
   size_t old = ptr ? osize : 0;
@@ -28,20 +33,45 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return NULL;
   }
   if (nsize > old) {
-    size_t limit = vm->mem_limit + (vm->killed ? KILL_GRACE_BYTES : 0);
+    /* In a shared VM the group that goes over the budget is killed, not the
+     * VM. The host's own bookkeeping between fibers (making a fiber, storing
+     * a result or a traceback) runs outside any group and outside a
+     * protected call, so it may use the grace too rather than raise there. */
+    lh_group *g = vm->shared ? current_group(vm) : NULL;
+    int grace = vm->killed || (vm->shared && (!g || g->killed));
+    size_t limit = vm->mem_limit + (grace ? KILL_GRACE_BYTES : 0);
     if (vm->mem_used + (nsize - old) > limit) {
-      if (!vm->killed && vm->L) {
+      if (g && !g->killed) {
+        /* Lua answers a refused allocation with an emergency full collection
+         * and asks once more: only a second refusal of the same request kills
+         * the group, so the garbage an earlier request left behind cannot get
+         * this one killed. The second one is then granted from the grace, as
+         * in a workflow VM: the hook raises the kill at the next instruction. */
+        if (vm->refused_size != nsize || vm->refused_ptr != ptr) {
+          vm->refused_ptr = ptr;
+          vm->refused_size = nsize;
+          return NULL;
+        }
         char msg[96];
         snprintf(msg, sizeof msg, "memory budget exceeded (%zu MiB)", vm->mem_limit >> 20);
-        lh_vm_kill(vm, AGENTAI_ENOMEM, "memory_limit", msg);
+        lh_group_kill(vm, g, AGENTAI_ENOMEM, "memory_limit", msg);
+        if (vm->mem_used + (nsize - old) > vm->mem_limit + KILL_GRACE_BYTES)
+          return NULL;
+      } else {
+        if (!vm->killed && !vm->shared && vm->L) {
+          char msg[96];
+          snprintf(msg, sizeof msg, "memory budget exceeded (%zu MiB)", vm->mem_limit >> 20);
+          lh_vm_kill(vm, AGENTAI_ENOMEM, "memory_limit", msg);
+        }
+        return NULL;
       }
-      return NULL;
     }
   }
   void *p = realloc(ptr, nsize);
   if (!p)
     return NULL;
   vm->mem_used = vm->mem_used - old + nsize;
+  vm->refused_size = 0;
   if (vm->mem_used > vm->mem_peak)
     vm->mem_peak = vm->mem_used;
   return p;
@@ -49,9 +79,9 @@ static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 
 /* Raises the kill message with the current file:line (a killed VM has a
  * little grace memory for exactly this). */
-static void raise_killed(lua_State *L, lh_vm *vm) {
+static void raise_killed(lua_State *L, const char *kill_msg) {
   luaL_where(L, 0); /* in a hook, level 0 is the Lua function being run */
-  lua_pushstring(L, vm->kill_msg);
+  lua_pushstring(L, kill_msg);
   lua_concat(L, 2);
   lua_error(L);
 }
@@ -59,7 +89,10 @@ static void raise_killed(lua_State *L, lh_vm *vm) {
 static void count_hook(lua_State *L, lua_Debug *ar) {
   lh_vm *vm = lh_vm_of(L);
   if (vm->killed)
-    raise_killed(L, vm);
+    raise_killed(L, vm->kill_msg);
+  lh_group *g = current_group(vm);
+  if (g && g->killed)
+    raise_killed(L, g->kill_msg);
   if (ar->event != LUA_HOOKCOUNT)
     return;
   vm->instructions += vm->hook_count;
@@ -68,7 +101,15 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
     snprintf(msg, sizeof msg, "cpu budget exceeded (%llu instructions)",
              (unsigned long long)vm->cpu_limit);
     lh_vm_kill(vm, AGENTAI_ETIMEDOUT, "cpu_limit", msg);
-    raise_killed(L, vm);
+    raise_killed(L, vm->kill_msg);
+  }
+  /* A shared VM's CPU budget is per group (per request), not per VM. */
+  if (g && g->cpu_limit && (g->instructions += vm->hook_count) > g->cpu_limit) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "cpu budget exceeded (%llu instructions)",
+             (unsigned long long)g->cpu_limit);
+    lh_group_kill(vm, g, AGENTAI_ETIMEDOUT, "cpu_limit", msg);
+    raise_killed(L, g->kill_msg);
   }
   /* Time slice: a busy fiber gives the loop back. Only workflow fibers yield
    * here (a user coroutine's yield would go to its own resumer), and only
@@ -80,7 +121,8 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
 }
 
 void lh_vm_install_hook(lh_vm *vm, lua_State *co) {
-  if (vm->killed)
+  lh_fiber *f = lh_fiber_of(co);
+  if (vm->killed || (f && f->group && f->group->killed))
     lua_sethook(co, count_hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
   else
     lua_sethook(co, count_hook, LUA_MASKCOUNT, (int)vm->hook_count);
@@ -99,6 +141,18 @@ void lh_vm_kill(lh_vm *vm, int status, const char *kind, const char *msg) {
   lh_vm_install_hook(vm, vm->L);
   for (lh_fiber *f = vm->fibers; f; f = f->next)
     if (f->co)
+      lh_vm_install_hook(vm, f->co);
+}
+
+void lh_group_kill(lh_vm *vm, lh_group *g, int status, const char *kind, const char *msg) {
+  if (g->killed)
+    return;
+  g->killed = 1;
+  g->kill_status = status;
+  snprintf(g->kill_kind, sizeof g->kill_kind, "%s", kind);
+  snprintf(g->kill_msg, sizeof g->kill_msg, "%s", msg);
+  for (lh_fiber *f = vm->fibers; f; f = f->next)
+    if (f->group == g && f->co)
       lh_vm_install_hook(vm, f->co);
 }
 

@@ -11,15 +11,35 @@
 /* Runs the workflow chunk, then the function it returns, in the root fiber
  * (so top-level code may use the yielding bindings too). */
 static const char BOOTSTRAP[] =
-    "local chunk, input, path = ...\n"
+    "local chunk, input, path, agent = ...\n"
     "local fn = chunk()\n"
     "if type(fn) ~= 'function' then\n"
     "  error(path .. ': a workflow file must return a function, it returned ' .. type(fn), 0)\n"
     "end\n"
-    "return fn(input)\n";
+    "return fn(input, agent)\n";
 
 int lh_workflow_start(const lh_services *svc, const char *path, const char *input_json,
                       lh_done_fn done, void *ud, lh_workflow **out, char *err, size_t err_len) {
+  lh_run_options opts = {.input_json = input_json};
+  return lh_workflow_run(svc, path, &opts, done, ud, out, err, err_len);
+}
+
+/* Decodes json (NULL: nil) onto L; 0 or AGENTAI_EINVAL with what in err. */
+static int push_json_arg(lua_State *L, const char *json, const char *what, char *err,
+                         size_t err_len) {
+  if (!json) {
+    lua_pushnil(L);
+    return 0;
+  }
+  char why[256];
+  if (ljson_decode(L, json, strlen(json), why, sizeof why) == 0)
+    return 0;
+  snprintf(err, err_len, "%s is not valid JSON: %s", what, why);
+  return AGENTAI_EINVAL;
+}
+
+int lh_workflow_run(const lh_services *svc, const char *path, const lh_run_options *opts,
+                    lh_done_fn done, void *ud, lh_workflow **out, char *err, size_t err_len) {
   lh_workflow *wf = calloc(1, sizeof *wf);
   if (!wf) {
     snprintf(err, err_len, "out of memory");
@@ -30,6 +50,8 @@ int lh_workflow_start(const lh_services *svc, const char *path, const char *inpu
   vm->svc = svc;
   vm->done = done;
   vm->done_ud = ud;
+  if (opts)
+    vm->run = *opts;
   const config *cfg = svc->cfg;
   vm->mem_limit = cfg && cfg->lua_memory_limit ? cfg->lua_memory_limit : (64u << 20);
   vm->cpu_limit = cfg ? cfg->lua_cpu_limit : 0;
@@ -57,18 +79,12 @@ int lh_workflow_start(const lh_services *svc, const char *path, const char *inpu
     /* "cannot open FILE" or "FILE:LINE: syntax error": both name the file */
     snprintf(err, err_len, "%s", lua_tostring(L, -1));
     rc = strstr(err, "cannot open") ? AGENTAI_ENOENT : AGENTAI_EINVAL;
-  } else if (input_json) {
-    char why[256];
-    if (ljson_decode(L, input_json, strlen(input_json), why, sizeof why) < 0) {
-      snprintf(err, err_len, "input is not valid JSON: %s", why);
-      rc = AGENTAI_EINVAL;
-    }
-  } else {
-    lua_pushnil(L);
+  } else if ((rc = push_json_arg(L, vm->run.input_json, "input", err, err_len)) == 0) {
+    lua_pushstring(L, path);
+    rc = push_json_arg(L, vm->run.agent_json, "agent", err, err_len);
   }
   if (rc == 0) {
-    lua_pushstring(L, path);
-    vm->root = lh_fiber_new(vm, 3);
+    vm->root = lh_fiber_new(vm, 4);
     if (!vm->root) {
       snprintf(err, err_len, "out of memory");
       rc = AGENTAI_ENOMEM;
@@ -97,7 +113,8 @@ void lh_workflow_report(lh_vm *vm) {
     return;
   lua_State *L = vm->L;
   lua_settop(L, 0);
-  lh_outcome out = {.instructions = vm->instructions, .memory_peak = vm->mem_peak};
+  lh_outcome out = {
+      .instructions = vm->instructions, .memory_peak = vm->mem_peak, .retry_after_ms = -1};
   char *result = NULL, *message = NULL;
   char kind[32] = "lua_error";
   lh_fiber *root = vm->root;
@@ -135,6 +152,9 @@ void lh_workflow_report(lh_vm *vm) {
         snprintf(kind, sizeof kind, "%s", lua_tostring(L, -1));
       if (lua_getfield(L, 1, "code") == LUA_TNUMBER && lua_isinteger(L, -1))
         out.status = (int)lua_tointeger(L, -1);
+      out.retryable = lua_getfield(L, 1, "retryable") == LUA_TBOOLEAN && lua_toboolean(L, -1);
+      if (lua_getfield(L, 1, "retry_after") == LUA_TNUMBER)
+        out.retry_after_ms = (int64_t)(lua_tonumber(L, -1) * 1000.0);
     }
   }
   lua_settop(L, 0);

@@ -23,6 +23,50 @@ typedef struct lh_services {
 
 typedef struct lh_workflow lh_workflow;
 
+/** One recorded call of a task attempt's journal: the storage key and the
+ *  entry's JSON bytes. */
+typedef struct lh_journal_entry {
+  const char *key;
+  size_t key_len;
+  const char *value;
+  size_t value_len;
+} lh_journal_entry;
+
+/** What the runtime tells the task engine while a task's workflow runs.
+ *  Called on the loop thread; may be NULL members. */
+typedef struct lh_task_hooks {
+  void *ud;
+  /**
+   * ai.task.emit(kind, data): writes the event. The journal entry
+   * (jkey/jvalue, borrowed for the call) must be committed in the same atomic
+   * batch, so a replay knows the event was already written. Returns 0 or a
+   * negative code (raised in the workflow).
+   */
+  int (*emit)(void *ud, const char *kind, const char *data_json, const char *jkey, size_t jkey_len,
+              const char *jvalue, size_t jvalue_len);
+  /** A journaled call of kind completed, live or replayed (replayed=1);
+   *  result_json is its result (borrowed), e.g. a chat response with usage. */
+  void (*on_call)(void *ud, const char *kind, const char *result_json, size_t len, int replayed);
+} lh_task_hooks;
+
+/** How to run a workflow. Strings and arrays are borrowed until done is
+ *  called. Zero everything for a plain run (`agentai run`). */
+typedef struct lh_run_options {
+  const char *input_json;       /**< the workflow's first argument; NULL = nil */
+  const char *agent_json;       /**< second argument and ai.task.agent; NULL = nil */
+  const char *default_provider; /**< ai.llm.chat without provider=; NULL = svc's */
+  const char *default_model;    /**< ai.llm.chat without model=; NULL = none */
+  const char *task_id;          /**< ai.task.id; NULL = not a task (no ai.task) */
+  int attempt;                  /**< ai.task.attempt, from 1 */
+  /** Storage key prefix of this attempt's journal; NULL = no journal. Every
+   *  side-effecting call (ai.llm.chat, ai.kv writes, ai.task.emit, and the
+   *  reads and clocks a replay must see the same) is recorded under it. */
+  const char *journal_prefix;
+  const lh_journal_entry *journal; /**< what an earlier run recorded, sorted by key */
+  size_t journal_len;
+  const lh_task_hooks *hooks; /**< NULL = none */
+} lh_run_options;
+
 /** How a workflow ended. */
 typedef struct lh_outcome {
   int status;              /**< 0 succeeded, or a negative AGENTAI_E* code */
@@ -30,6 +74,8 @@ typedef struct lh_outcome {
   const char *error;       /**< on failure: message with file:line and a traceback */
   const char *error_kind;  /**< on failure: "lua_error", "memory_limit", "cpu_limit",
                                 "cancelled", or an error kind raised by a binding */
+  int retryable;           /**< on failure: the error says a new attempt may succeed */
+  int64_t retry_after_ms;  /**< on failure: the error's retry_after, or -1 */
   uint64_t instructions;   /**< VM instructions counted (approximate, hook granularity) */
   size_t memory_peak;      /**< highest VM memory use, bytes */
 } lh_outcome;
@@ -47,6 +93,14 @@ typedef void (*lh_done_fn)(void *ud, lh_workflow *wf, const lh_outcome *outcome)
  */
 int lh_workflow_start(const lh_services *svc, const char *path, const char *input_json,
                       lh_done_fn done, void *ud, lh_workflow **out, char *err, size_t err_len);
+
+/**
+ * lh_workflow_start() with run options: the input, the agent's settings, the
+ * task context (ai.task) and the journal to replay and extend. opts is
+ * copied; what it points to is borrowed until done is called.
+ */
+int lh_workflow_run(const lh_services *svc, const char *path, const lh_run_options *opts,
+                    lh_done_fn done, void *ud, lh_workflow **out, char *err, size_t err_len);
 
 /** Stops a running workflow at its next yield point or hook; done is called
  *  with AGENTAI_ECANCELED. No-op once done has been called. */

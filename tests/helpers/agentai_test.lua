@@ -153,11 +153,14 @@ function M.workflow(dir, name, source)
 end
 
 --- Starts `agentai serve` on an ephemeral port; returns a handle with
---- .port, .pid, :stop(signal), :log(). Waits until it listens.
-function M.serve(extra_args, env)
+--- .port, .pid, .data, :stop(signal), :log(). Waits until it listens.
+--- data: the data folder to use (default: a fresh one), so a restart can
+--- reopen the same one.
+function M.serve(extra_args, env, data)
   local dir = M.tmpdir()
   local log = dir .. "/serve.log"
-  local args = { "serve", "--listen", "127.0.0.1:0", "--data", dir .. "/data" }
+  data = data or (dir .. "/data")
+  local args = { "serve", "--listen", "127.0.0.1:0", "--data", data }
   for _, a in ipairs(extra_args or {}) do args[#args + 1] = a end
   local parts = {}
   for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. M.q(v) end
@@ -166,7 +169,7 @@ function M.serve(extra_args, env)
   local p = io.popen(table.concat(parts, " ") .. " >" .. dir .. "/serve.out 2>" .. log .. " & echo $!")
   local pid = tonumber(p:read("l"))
   p:close()
-  local server = { pid = pid, dir = dir, logfile = log }
+  local server = { pid = pid, dir = dir, logfile = log, data = data }
   function server:log() return M.read_file(self.logfile) or "" end
   function server:alive() return os.execute("kill -0 " .. self.pid .. " 2>/dev/null") == true end
   function server:stop(signal)

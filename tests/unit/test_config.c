@@ -460,16 +460,16 @@ static void test_no_blowup(void) {
 
 static void test_schema_errors(void) {
   load_fails("[sever]\nlisten = \"x\"\n", 1,
-             "unknown section 'sever' (known: server, storage, plugins, lua, log)");
+             "unknown section 'sever' (known: server, storage, plugins, lua, engine, log)");
   load_fails("listen = \"127.0.0.1:1\"\n", 1,
-             "unknown section 'listen' (known: server, storage, plugins, lua, log)");
+             "unknown section 'listen' (known: server, storage, plugins, lua, engine, log)");
   load_fails("[server]\nlisen = \"127.0.0.1:1\"\n", 2,
              "unknown key 'server.lisen' (known: listen)");
   load_fails("[storage]\ndata_dir = \"d\"\npath = \"p\"\n", 3,
              "unknown key 'storage.path' (known: data_dir, backend)");
   load_fails("[lua]\n\nmemory = 1\n", 3,
              "unknown key 'lua.memory' (known: memory_limit_mb, cpu_limit, slice_instructions, "
-             "workflow_path)");
+             "workflow_path, route_path)");
   load_fails("[log]\nlvl = \"info\"\n", 2, "unknown key 'log.lvl' (known: level)");
   load_fails("[plugins]\nfoo = 1\n", 2,
              "unknown key 'plugins.foo' (known: dir, load, and [plugins.<name>] tables)");
@@ -539,7 +539,7 @@ static void test_schema_errors(void) {
              "memory_limit_mb = 1\nbogus = 1\n",
              7,
              "unknown key 'lua.bogus' (known: memory_limit_mb, cpu_limit, slice_instructions, "
-             "workflow_path)");
+             "workflow_path, route_path)");
 
   /* Missing and unreadable files. */
   config cfg;
@@ -617,7 +617,7 @@ static void test_full_file(void) {
   CHECK_EQ_INT(config_load_buffer(&cfg, text, strlen(text), "mem.toml", err, sizeof err),
                AGENTAI_EINVAL);
   check_msg(err, "mem.toml", 3,
-            "unknown section 'bogus' (known: server, storage, plugins, lua, log)");
+            "unknown section 'bogus' (known: server, storage, plugins, lua, engine, log)");
   free(exact);
   config_free(&cfg);
 }

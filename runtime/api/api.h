@@ -1,0 +1,34 @@
+/* api/api.h — the REST API under /v1: agents, tasks, events; one JSON error envelope. */
+#pragma once
+
+#include <uv.h>
+
+#include "core/config.h"
+#include "engine/engine.h"
+#include "engine/events.h"
+#include "http/server.h"
+#include "plugin/loader.h"
+#include "store/store.h"
+
+typedef struct api api;
+
+/** What the API serves from. Borrowed for the API's lifetime. */
+typedef struct api_deps {
+  uv_loop_t *loop;
+  store *store;
+  engine *engine;
+  event_hub *hub;
+  const config *cfg;
+  plugin_registry *plugins;
+} api_deps;
+
+/** A new API; NULL on ENOMEM. */
+api *api_new(const api_deps *deps);
+
+/** Serves req when its path is under /v1/ (returns 1: req is consumed), or
+ *  returns 0 and leaves req alone. Unknown /v1 paths get a 404 JSON error,
+ *  known paths with another method a 405 with Allow. */
+int api_handle(api *a, http_request *req);
+
+/** Ends live event streams (server stopping) and frees the API. */
+void api_free(api *a);
