@@ -61,12 +61,13 @@ typedef struct http_ws_handlers {
    *  data[len] is a NUL for convenience; data is valid during the call only. */
   void (*on_message)(void *ud, http_ws *ws, const char *data, size_t len, int is_binary);
   /** Called once for every accepted ws, from a loop callback (never from inside
-   *  an http_ws_* call); ws is invalid after it returns. reason: 0 after a close
-   *  handshake (either side started it), AGENTAI_ECANCELED when the client
-   *  vanished or the server is stopping (it sent 1001), AGENTAI_ENOSPC when the
-   *  send buffer cap was exceeded (1008), AGENTAI_E2BIG for a message over
-   *  max_message_bytes (1009), AGENTAI_EINVAL when the client broke the
-   *  protocol (1002, or 1007 for text that is not UTF-8). */
+   *  an http_ws_* call); ws is invalid after it returns. reason: 0 for a close
+   *  either side started (also when the client never answered ours),
+   *  AGENTAI_ECANCELED when the client vanished without one or the server is
+   *  stopping (the server sent 1001), AGENTAI_ENOSPC when the send buffer cap
+   *  was exceeded (1008), AGENTAI_E2BIG for a message over max_message_bytes
+   *  (1009), AGENTAI_EINVAL when the client broke the protocol (1002, or 1007
+   *  for text that is not UTF-8), AGENTAI_ENOMEM (1011). */
   void (*on_close)(void *ud, http_ws *ws, int reason);
   size_t max_message_bytes; /**< largest message accepted; default 64 KiB */
   size_t max_buffered;      /**< unsent bytes allowed per connection; default 1 MiB */
@@ -98,10 +99,10 @@ typedef struct http_server_options {
  * Starts listening on host:port (port 0: an ephemeral port) and serving HTTP/1.1 on loop.
  * host is a numeric address or a name ("127.0.0.1", "::1", "0.0.0.0", "localhost").
  * handler(ud, req) is called for every complete request; ud is borrowed for the
- * server's lifetime. opts may be NULL; it is copied (server_name too).
+ * server's lifetime. opts may be NULL; it is copied (server_name and ws_path too).
  * On success *out receives the server and 0 is returned. On failure returns a
  * negative AGENTAI_E* code (AGENTAI_EIO for bind/listen errors, AGENTAI_EINVAL
- * for a bad address or port) and writes a sentence into err (may be NULL), e.g.
+ * for a bad address, port or ws_path) and writes a sentence into err (may be NULL), e.g.
  * "cannot listen on 127.0.0.1:8080: Address already in use". Argument and
  * bind errors leave nothing on the loop; if libwebsockets fails half-way, its
  * handles close during the next loop iterations.
@@ -272,7 +273,8 @@ int http_respond_stream(http_request *req, int status, const char *content_type,
  * (http_stream_buffered()) would exceed max_buffered: the queued bytes are
  * dropped, the connection is closed and on_close follows with AGENTAI_ENOSPC;
  * AGENTAI_ECANCELED once the stream has ended for another reason;
- * AGENTAI_EINVAL after http_stream_end() or for NULL data with len > 0.
+ * AGENTAI_EINVAL after http_stream_end() or for NULL data with len > 0;
+ * AGENTAI_ENOMEM (the stream then ends with AGENTAI_ECANCELED).
  */
 int http_stream_write(http_stream *s, const char *data, size_t len);
 
@@ -324,7 +326,7 @@ int http_ws_refuse_with(http_ws *ws, const char *type, const char *message);
  * UTF-8). Returns 0; AGENTAI_EINVAL for text that is not UTF-8 (nothing
  * sent); AGENTAI_ECANCELED once the ws is closing; AGENTAI_ENOSPC when the
  * unsent bytes would exceed max_buffered: the queue is dropped, a 1008 close
- * frame is sent and on_close follows with AGENTAI_ENOSPC.
+ * frame is sent and on_close follows with AGENTAI_ENOSPC; AGENTAI_ENOMEM.
  */
 int http_ws_send(http_ws *ws, const char *text, size_t len);
 
