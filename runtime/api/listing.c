@@ -1,121 +1,23 @@
-/* api/listing.c — parser and matcher of the REST listing query language (see api/listing.h). */
-#include "api/listing.h"
+/* api/listing.c — parser of the REST listing query language: parameters, values, in-lists and
+ * like patterns into a listing_query, with messages for what it refuses (see api/listing.h). */
+#include "api/listing_internal.h"
 
-#include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agentai/plugin.h"
-
-/* ---------------------------------------------------------------------- */
-/* Types                                                                  */
-/* ---------------------------------------------------------------------- */
-
-typedef enum op_kind {
-  OP_EQ,
-  OP_NEQ,
-  OP_GT,
-  OP_GTE,
-  OP_LT,
-  OP_LTE,
-  OP_IN,
-  OP_LIKE,
-  OP_COUNT
-} op_kind;
+#include "core/timefmt.h"
 
 static const char *const OP_NAMES[OP_COUNT] = {"eq", "neq", "gt", "gte", "lt", "lte", "in", "like"};
-
-/* Tokens of a compiled like pattern: a literal byte is 0..255. */
-#define PAT_ONE (-1) /* _ : one character */
-#define PAT_ANY (-2) /* * or % : any run */
-
-typedef struct filter {
-  const listing_field *field;
-  op_kind op;
-  int negate;
-  size_t n;     /* values: 1, or the in-list length */
-  char **text;  /* canonical text of each value */
-  int64_t *num; /* INT value, TIME ms, BOOL 0/1 */
-  int *pat;     /* like: compiled pattern */
-  size_t npat;
-} filter;
-
-struct listing_query {
-  const listing_field *fields; /* borrowed schema */
-  size_t nfields;
-  filter filters[LISTING_MAX_FILTERS];
-  size_t nfilters;
-  int limit;
-  char *cursor;
-  const listing_field *order;
-  int desc;
-  int seen_order, seen_limit, seen_cursor; /* each reserved name once */
-};
-
-/* Earliest and latest instants RFC 3339 can write: 0000-01-01T00:00:00.000Z and
- * 9999-12-31T23:59:59.999Z. */
-#define TIME_MIN_MS (-62167219200000LL)
-#define TIME_MAX_MS (253402300799999LL)
 
 #define OPS_EXPECTED "eq, neq, gt, gte, lt, lte, in, like, optionally after not."
 #define TIME_EXPECTED "RFC 3339 as 2026-11-25T01:02:03Z, or unix seconds"
 
 /* ---------------------------------------------------------------------- */
-/* UTF-8 and message helpers                                              */
+/* Message helpers                                                        */
 /* ---------------------------------------------------------------------- */
-
-/* Length of a well-formed UTF-8 sequence at s[0..n), or 0 when it is not one. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned c = s[0];
-  size_t k;
-  unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF) {
-    k = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    k = 3;
-    if (c == 0xE0)
-      lo = 0xA0; /* overlong */
-    else if (c == 0xED)
-      hi = 0x9F; /* surrogates */
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    k = 4;
-    if (c == 0xF0)
-      lo = 0x90; /* overlong */
-    else if (c == 0xF4)
-      hi = 0x8F; /* above U+10FFFF */
-  } else {
-    return 0;
-  }
-  if (k > n || s[1] < lo || s[1] > hi)
-    return 0;
-  for (size_t i = 2; i < k; i++)
-    if ((s[i] & 0xC0) != 0x80)
-      return 0;
-  return k;
-}
-
-static int utf8_valid(const char *s, size_t n) {
-  const unsigned char *u = (const unsigned char *)s;
-  for (size_t i = 0; i < n;) {
-    size_t k = utf8_seq(u + i, n - i);
-    if (!k)
-      return 0;
-    i += k;
-  }
-  return 1;
-}
-
-/* Width of the character at s (1 for a byte that starts no well-formed sequence), so that a
- * like '_' steps over one code point of a record string that may not be valid UTF-8. */
-static size_t char_width(const char *s, size_t n) {
-  size_t k = utf8_seq((const unsigned char *)s, n);
-  return k ? k : 1;
-}
 
 /* Drops an incomplete UTF-8 sequence that a truncating snprintf left at the end of s. */
 static void utf8_trim_tail(char *s) {
@@ -125,7 +27,7 @@ static void utf8_trim_tail(char *s) {
   if (start == 0 || (unsigned char)s[start - 1] < 0xC0)
     return; /* ends in ASCII or a lone continuation run: nothing cut mid-sequence */
   start--;
-  if (!utf8_seq((const unsigned char *)s + start, n - start))
+  if (!utf8_char_len(s + start, n - start))
     s[start] = '\0';
 }
 
@@ -136,7 +38,7 @@ static const char *echo(char *out, size_t cap, const char *s, size_t max) {
   if (max + 4 > cap)
     max = cap - 4;
   while (i < n) {
-    size_t k = char_width(s + i, n - i);
+    size_t k = listing__char_width(s + i, n - i);
     if (o + k > max)
       break;
     for (size_t j = 0; j < k; j++) {
@@ -231,72 +133,8 @@ static const char *field_list(joiner *j, const listing_field *fields, size_t n, 
 }
 
 /* ---------------------------------------------------------------------- */
-/* Time                                                                   */
+/* Values                                                                 */
 /* ---------------------------------------------------------------------- */
-
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  int64_t era = (y >= 0 ? y : y - 399) / 400;
-  unsigned yoe = (unsigned)(y - era * 400);
-  unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
-  z += 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  unsigned doe = (unsigned)(z - era * 146097);
-  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-int listing_format_time(int64_t ms, char out[32]) {
-  if (ms < TIME_MIN_MS || ms > TIME_MAX_MS) {
-    out[0] = '\0';
-    return AGENTAI_EINVAL;
-  }
-  int64_t days = ms / 86400000, rem = ms % 86400000;
-  if (rem < 0) {
-    rem += 86400000;
-    days--;
-  }
-  int64_t y;
-  unsigned m, d;
-  civil_from_days(days, &y, &m, &d);
-  unsigned t = (unsigned)rem;
-  /* Fixed-width fields written by hand: snprintf cannot prove they fit, and this is hot. */
-  unsigned f[7] = {(unsigned)y, m, d, t / 3600000, t / 60000 % 60, t / 1000 % 60, t % 1000};
-  static const char LAYOUT[] = "0000-00-00T00:00:00.000Z";
-  static const unsigned WIDTH[7] = {4, 2, 2, 2, 2, 2, 3};
-  memcpy(out, LAYOUT, sizeof LAYOUT);
-  size_t pos = 0;
-  for (int k = 0; k < 7; k++) {
-    for (unsigned w = WIDTH[k], v = f[k]; w > 0; w--, v /= 10)
-      out[pos + w - 1] = (char)('0' + v % 10);
-    pos += WIDTH[k] + 1;
-  }
-  return 0;
-}
-
-/* Reads exactly n digits at *p into *v and advances *p. */
-static int digits(const char **p, int n, unsigned *v) {
-  unsigned x = 0;
-  for (int i = 0; i < n; i++) {
-    char c = (*p)[i];
-    if (c < '0' || c > '9')
-      return 0;
-    x = x * 10 + (unsigned)(c - '0');
-  }
-  *p += n;
-  *v = x;
-  return 1;
-}
 
 /* Strict decimal int64: optional '-', at least one digit, nothing else, no overflow. */
 static int parse_int64(const char *s, int64_t *out) {
@@ -316,69 +154,6 @@ static int parse_int64(const char *s, int64_t *out) {
   *out = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v) : (int64_t)v;
   return 1;
 }
-
-static int is_leap(int64_t y) {
-  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-int listing_parse_time(const char *text, int64_t *ms) {
-  if (!text || !ms)
-    return AGENTAI_EINVAL;
-  int64_t secs;
-  if (parse_int64(text, &secs)) {
-    if (secs < TIME_MIN_MS / 1000 || secs > TIME_MAX_MS / 1000)
-      return AGENTAI_EINVAL;
-    *ms = secs * 1000;
-    return 0;
-  }
-  static const unsigned MDAYS[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const char *p = text;
-  unsigned y, mo, d, h, mi, s, frac = 0;
-  if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' || !digits(&p, 2, &d))
-    return AGENTAI_EINVAL;
-  if (*p != 'T' && *p != 't' && *p != ' ')
-    return AGENTAI_EINVAL;
-  p++;
-  if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi) || *p++ != ':' || !digits(&p, 2, &s))
-    return AGENTAI_EINVAL;
-  if (mo < 1 || mo > 12 || d < 1 || d > MDAYS[mo - 1] + (mo == 2 && is_leap(y)) || h > 23 ||
-      mi > 59 || s > 59)
-    return AGENTAI_EINVAL;
-  if (*p == '.') {
-    size_t nd = 0;
-    for (p++; *p >= '0' && *p <= '9'; p++, nd++)
-      if (nd < 3) /* finer than milliseconds: truncated */
-        frac = frac * 10 + (unsigned)(*p - '0');
-    if (!nd)
-      return AGENTAI_EINVAL;
-    for (; nd < 3; nd++) /* ".5" is 500 ms */
-      frac *= 10;
-  }
-  int64_t off = 0;
-  if (*p == 'Z' || *p == 'z') {
-    p++;
-  } else if (*p == '+' || *p == '-') {
-    int sign = *p++ == '-' ? -1 : 1;
-    unsigned oh, om;
-    if (!digits(&p, 2, &oh) || *p++ != ':' || !digits(&p, 2, &om) || oh > 23 || om > 59)
-      return AGENTAI_EINVAL;
-    off = sign * (int64_t)(oh * 60 + om) * 60000;
-  } else {
-    return AGENTAI_EINVAL;
-  }
-  if (*p)
-    return AGENTAI_EINVAL;
-  int64_t v =
-      days_from_civil(y, mo, d) * 86400000 + (int64_t)(h * 3600 + mi * 60 + s) * 1000 + frac - off;
-  if (v < TIME_MIN_MS || v > TIME_MAX_MS)
-    return AGENTAI_EINVAL;
-  *ms = v;
-  return 0;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Values                                                                 */
-/* ---------------------------------------------------------------------- */
 
 static void filter_clear(filter *f) {
   for (size_t i = 0; i < f->n; i++)
@@ -430,11 +205,11 @@ static int add_value(const pctx *c, filter *f, const char *s) {
     snprintf(canon, sizeof canon, "%lld", (long long)num);
     text = canon;
   } else if (fd->type == LISTING_TIME) {
-    if (listing_parse_time(s, &num) < 0)
+    if (timefmt_parse(s, &num) < 0)
       return fail(c->err, c->name, "'%s' in %s is not a time (%s)%s", echo(ve, sizeof ve, s, 40),
                   param_echo(c, pe, sizeof pe), TIME_EXPECTED,
                   strchr(s, ' ') ? "; a '+' in a query reads as a space: write it as %2B" : "");
-    listing_format_time(num, canon);
+    timefmt_format(num, canon);
     text = canon;
   } else if (fd->type == LISTING_BOOL) {
     if (strcmp(s, "true") == 0)
@@ -579,34 +354,6 @@ static int compile_like(const pctx *c, filter *f, const char *s) {
   return 0;
 }
 
-/* Wildcard match with one backtrack point (the last star), O(len(s) * len(pattern)). */
-static int like_match(const int *p, size_t np, const char *s, size_t n) {
-  size_t pi = 0, si = 0, star_p = 0, star_s = 0;
-  int star = 0;
-  while (si < n) {
-    if (pi < np && p[pi] == PAT_ANY) {
-      star = 1;
-      star_p = ++pi;
-      star_s = si;
-    } else if (pi < np && p[pi] == PAT_ONE) {
-      si += char_width(s + si, n - si);
-      pi++;
-    } else if (pi < np && p[pi] == (unsigned char)s[si]) {
-      si++;
-      pi++;
-    } else if (star) {
-      pi = star_p;
-      star_s += char_width(s + star_s, n - star_s);
-      si = star_s;
-    } else {
-      return 0;
-    }
-  }
-  while (pi < np && p[pi] == PAT_ANY)
-    pi++;
-  return pi == np;
-}
-
 /* ---------------------------------------------------------------------- */
 /* Parameters                                                             */
 /* ---------------------------------------------------------------------- */
@@ -690,7 +437,7 @@ static int parse_filter(listing_query *q, const pctx *c, const listing_field *fd
   return 0;
 }
 
-static const listing_field *find_field(const listing_field *fields, size_t n, const char *name) {
+const listing_field *listing__find_field(const listing_field *fields, size_t n, const char *name) {
   for (size_t i = 0; i < n; i++)
     if (strcmp(fields[i].name, name) == 0)
       return &fields[i];
@@ -707,7 +454,7 @@ static int parse_order(listing_query *q, const pctx *c, const char *label) {
   if (strchr(v, ','))
     return fail(c->err, "order", "%s takes one field, in %s (ordering by several is not supported)",
                 label, param_echo(c, pe, sizeof pe));
-  const listing_field *f = find_field(q->fields, q->nfields, v);
+  const listing_field *f = listing__find_field(q->fields, q->nfields, v);
   int desc = 0;
   if (!f) {
     const char *dot = strrchr(v, '.');
@@ -715,7 +462,7 @@ static int parse_order(listing_query *q, const pctx *c, const char *label) {
     char *name = strndup(v, flen);
     if (!name)
       return fail_nomem(c->err);
-    f = find_field(q->fields, q->nfields, name);
+    f = listing__find_field(q->fields, q->nfields, name);
     if (!f) {
       int rc = fail(c->err, "order", "unknown %s field '%s' in %s (orderable: %s)", label,
                     echo(fe, sizeof fe, name, 40), param_echo(c, pe, sizeof pe),
@@ -834,7 +581,7 @@ static int parse_param(listing_query *q, const char *seg, size_t n, char *buf, l
     r = R_LIMIT;
   else if (strcmp(name, "starting_after") == 0)
     r = R_CURSOR;
-  else if (!(fd = find_field(q->fields, q->nfields, name))) {
+  else if (!(fd = listing__find_field(q->fields, q->nfields, name))) {
     joiner j;
     return fail(err, name, "unknown field '%s' (known: %s; also order, limit, starting_after)",
                 echo(ne, sizeof ne, name, 40), field_list(&j, q->fields, q->nfields, 0));
@@ -934,198 +681,4 @@ int listing_parse(const char *query, const listing_field *fields, size_t nfields
   }
   *out = q;
   return 0;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Matching                                                               */
-/* ---------------------------------------------------------------------- */
-
-/* An INT in a record: an integral JSON number inside the int64 range. */
-static int read_int(const cJSON *v, int64_t *out) {
-  if (!cJSON_IsNumber(v))
-    return 0;
-  double d = v->valuedouble;
-  if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || d != floor(d))
-    return 0;
-  *out = (int64_t)d;
-  return 1;
-}
-
-/* A TIME in a record: an RFC 3339 string or a number of unix seconds. */
-static int read_time(const cJSON *v, int64_t *out) {
-  if (cJSON_IsString(v) && v->valuestring)
-    return listing_parse_time(v->valuestring, out) == 0;
-  if (!cJSON_IsNumber(v))
-    return 0;
-  double ms = floor(v->valuedouble * 1000.0);
-  if (!(ms >= (double)TIME_MIN_MS && ms <= (double)TIME_MAX_MS))
-    return 0;
-  *out = (int64_t)ms;
-  return 1;
-}
-
-static int cmp_holds(op_kind o, int cmp) {
-  switch (o) {
-    case OP_EQ:
-    case OP_IN:
-      return cmp == 0;
-    case OP_NEQ:
-      return cmp != 0;
-    case OP_GT:
-      return cmp > 0;
-    case OP_GTE:
-      return cmp >= 0;
-    case OP_LT:
-      return cmp < 0;
-    case OP_LTE:
-      return cmp <= 0;
-    default:
-      return 0;
-  }
-}
-
-static int filter_holds(const filter *f, const cJSON *rec) {
-  const cJSON *v =
-      cJSON_IsObject(rec) ? cJSON_GetObjectItemCaseSensitive(rec, f->field->name) : NULL;
-  const char *s = NULL;
-  int64_t x = 0;
-  int present, r = 0;
-  switch (f->field->type) {
-    case LISTING_STRING:
-      present = cJSON_IsString(v) && v->valuestring;
-      if (present)
-        s = v->valuestring;
-      break;
-    case LISTING_INT:
-      present = read_int(v, &x);
-      break;
-    case LISTING_TIME:
-      present = read_time(v, &x);
-      break;
-    case LISTING_BOOL:
-      present = cJSON_IsBool(v);
-      x = cJSON_IsTrue(v);
-      break;
-    default:
-      present = 0;
-  }
-  if (!present) {
-    r = f->op == OP_NEQ;
-  } else if (f->op == OP_LIKE) {
-    r = like_match(f->pat, f->npat, s, strlen(s));
-  } else {
-    for (size_t i = 0; i < f->n && !r; i++) {
-      int cmp = s ? strcmp(s, f->text[i]) : (x > f->num[i]) - (x < f->num[i]);
-      r = cmp_holds(f->op, cmp);
-    }
-  }
-  return f->negate ? !r : r;
-}
-
-int listing_match(const listing_query *q, const cJSON *record) {
-  if (!q)
-    return 0;
-  for (size_t i = 0; i < q->nfilters; i++)
-    if (!filter_holds(&q->filters[i], record))
-      return 0;
-  return 1;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Accessors                                                              */
-/* ---------------------------------------------------------------------- */
-
-int listing_limit(const listing_query *q) {
-  return q ? q->limit : LISTING_DEFAULT_LIMIT;
-}
-
-const char *listing_cursor(const listing_query *q) {
-  return q ? q->cursor : NULL;
-}
-
-const listing_field *listing_order_field(const listing_query *q) {
-  return q ? q->order : NULL;
-}
-
-int listing_order_desc(const listing_query *q) {
-  return q ? q->desc : 0;
-}
-
-size_t listing_filter_count(const listing_query *q) {
-  return q ? q->nfilters : 0;
-}
-
-int listing_eq_values(const listing_query *q, const char *field, const char *const **values,
-                      size_t *n) {
-  *values = NULL;
-  *n = 0;
-  if (!q || !field || !find_field(q->fields, q->nfields, field))
-    return AGENTAI_ENOENT;
-  const filter *best = NULL;
-  for (size_t i = 0; i < q->nfilters; i++) {
-    const filter *f = &q->filters[i];
-    if (f->negate || (f->op != OP_EQ && f->op != OP_IN) || strcmp(f->field->name, field) != 0)
-      continue;
-    if (!best || f->n < best->n)
-      best = f;
-  }
-  if (!best)
-    return 0;
-  *values = (const char *const *)best->text;
-  *n = best->n;
-  return 1;
-}
-
-int listing_time_bounds(const listing_query *q, const char *field, int64_t *lo, int64_t *hi) {
-  *lo = INT64_MIN;
-  *hi = INT64_MAX;
-  const listing_field *fd = q && field ? find_field(q->fields, q->nfields, field) : NULL;
-  if (!fd)
-    return AGENTAI_ENOENT;
-  if (fd->type != LISTING_INT && fd->type != LISTING_TIME)
-    return AGENTAI_EINVAL;
-  int found = 0, empty = 0;
-  for (size_t i = 0; i < q->nfilters; i++) {
-    const filter *f = &q->filters[i];
-    if (f->negate || f->field != fd || f->op == OP_NEQ || f->op == OP_LIKE)
-      continue;
-    int64_t a = f->num[0], b = f->num[0];
-    for (size_t k = 1; k < f->n; k++) { /* an in-list spans its least to its greatest */
-      a = f->num[k] < a ? f->num[k] : a;
-      b = f->num[k] > b ? f->num[k] : b;
-    }
-    found = 1;
-    switch (f->op) {
-      case OP_GT:
-        if (a == INT64_MAX)
-          empty = 1;
-        else if (a + 1 > *lo)
-          *lo = a + 1;
-        break;
-      case OP_GTE:
-        if (a > *lo)
-          *lo = a;
-        break;
-      case OP_LT:
-        if (a == INT64_MIN)
-          empty = 1;
-        else if (a - 1 < *hi)
-          *hi = a - 1;
-        break;
-      case OP_LTE:
-        if (a < *hi)
-          *hi = a;
-        break;
-      default: /* eq, in */
-        if (a > *lo)
-          *lo = a;
-        if (b < *hi)
-          *hi = b;
-    }
-  }
-  if (empty) {
-    *lo = INT64_MAX;
-    *hi = INT64_MIN;
-  }
-  return found;
 }

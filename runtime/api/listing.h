@@ -101,8 +101,8 @@ size_t listing_filter_count(const listing_query *q);
  * For index selection: finds a filter that pins field to a set of values (eq, or in, not
  * negated). With several, the one with fewest values (the records are in every set).
  * Returns 1 and sets *values to *n canonical texts (owned by q: a STRING as given, an INT in
- * decimal, a BOOL "true"/"false", a TIME as listing_format_time writes it); 0 when there is
- * none (*values NULL, *n 0); AGENTAI_ENOENT when field is not in the schema.
+ * decimal, a BOOL "true"/"false", a TIME as timefmt_format in core/timefmt.h writes it); 0 when
+ * there is none (*values NULL, *n 0); AGENTAI_ENOENT when field is not in the schema.
  */
 int listing_eq_values(const listing_query *q, const char *field, const char *const **values,
                       size_t *n);
@@ -118,20 +118,3 @@ int listing_time_bounds(const listing_query *q, const char *field, int64_t *lo, 
 
 /** Releases q (NULL is fine). */
 void listing_free(listing_query *q);
-
-/** Characters listing_format_time writes, without the NUL ("2026-11-25T01:02:03.004Z"). */
-#define LISTING_TIME_LEN 24
-
-/**
- * Writes ms (milliseconds since the Unix epoch) as RFC 3339 UTC with milliseconds to out
- * (NUL-terminated, LISTING_TIME_LEN characters). Returns 0, or AGENTAI_EINVAL (out set to "")
- * when the year falls outside 0000..9999.
- */
-int listing_format_time(int64_t ms, char out[32]);
-
-/**
- * Reads an RFC 3339 date-time (T, t or a space between date and time; an optional fraction,
- * truncated to milliseconds; Z, z or a +hh:mm / -hh:mm offset) or an integer of unix seconds
- * into *ms. Returns 0, or AGENTAI_EINVAL (*ms untouched) for anything else.
- */
-int listing_parse_time(const char *text, int64_t *ms);

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/listing.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/timefmt.h"
 
 /* ---- time ---- */
 
@@ -22,14 +22,14 @@ int64_t engine_now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Records use the listing module's time format, so filters read them back. */
+/* Records use the core time format, the one listing filters read back. */
 static void iso_of(int64_t ms, char out[32]) {
-  listing_format_time(ms, out);
+  timefmt_format(ms, out);
 }
 
 int64_t engine_parse_iso(const char *s) {
   int64_t ms = -1;
-  if (!s || listing_parse_time(s, &ms) < 0)
+  if (!s || timefmt_parse(s, &ms) < 0)
     return -1;
   return ms;
 }

@@ -14,6 +14,7 @@
 
 #include "agentai/plugin.h"
 #include "core/log.h"
+#include "core/utf8.h"
 
 /*
  * Why not the WebSocket role of libwebsockets: lws 4.1 accepts unmasked
@@ -71,45 +72,6 @@ struct http_ws {
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
 /* ------------------------------------------------------------------------ */
-
-static int utf8_valid(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned char c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return 0;
-    }
-    if (n - i < len)
-      return 0;
-    for (size_t k = 1; k < len; k++) {
-      unsigned char d = s[i + k];
-      if ((d & 0xC0) != 0x80)
-        return 0;
-      cp = (cp << 6) | (d & 0x3F);
-    }
-    /* Overlong forms, UTF-16 surrogates and code points past U+10FFFF. */
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-      return 0;
-    i += len;
-  }
-  return 1;
-}
 
 /* Codes an endpoint may put in a close frame (RFC 6455 7.4 and the IANA registry). */
 static int close_code_ok(int code) {
@@ -169,7 +131,7 @@ static size_t close_payload(unsigned char out[125], int code, const char *reason
     while (n > 0 && ((unsigned char)reason[n] & 0xC0) == 0x80)
       n--;
   }
-  if (n && !utf8_valid((const unsigned char *)reason, n))
+  if (n && !utf8_valid(reason, n))
     n = 0;
   if (n)
     memcpy(out + 2, reason, n);
@@ -397,7 +359,7 @@ static int on_close_frame(http_ws *ws) {
       fail(ws, 1002, "invalid close code", AGENTAI_EINVAL);
       return FEED_OK;
     }
-    if (!utf8_valid(ws->ctl + 2, ws->ctl_len - 2)) {
+    if (!utf8_valid((const char *)ws->ctl + 2, ws->ctl_len - 2)) {
       fail(ws, 1007, "close reason is not UTF-8", AGENTAI_EINVAL);
       return FEED_OK;
     }
@@ -436,7 +398,7 @@ static int frame_done(http_ws *ws) {
   size_t len = ws->msg_len;
   ws->msg_op = 0;
   ws->msg_len = 0;
-  if (op == OP_TEXT && !utf8_valid(ws->msg, len)) {
+  if (op == OP_TEXT && !utf8_valid((const char *)ws->msg, len)) {
     fail(ws, 1007, "text message is not UTF-8", AGENTAI_EINVAL);
     return FEED_OK;
   }

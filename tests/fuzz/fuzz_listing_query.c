@@ -11,6 +11,7 @@
 
 #include "agentai/plugin.h"
 #include "api/listing.h"
+#include "core/timefmt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -89,7 +90,7 @@ static int record_value(const cJSON *r, const listing_field *f, char text[64], i
     }
     case LISTING_TIME:
       if (cJSON_IsString(v)) {
-        if (listing_parse_time(v->valuestring, num) != 0)
+        if (timefmt_parse(v->valuestring, num) != 0)
           return 0;
       } else if (cJSON_IsNumber(v)) {
         double ms = floor(v->valuedouble * 1000.0);
@@ -99,7 +100,7 @@ static int record_value(const cJSON *r, const listing_field *f, char text[64], i
       } else {
         return 0;
       }
-      if (listing_format_time(*num, text) != 0)
+      if (timefmt_format(*num, text) != 0)
         die("a record time does not format", NULL);
       return 1;
     case LISTING_BOOL:
@@ -201,11 +202,11 @@ static void check_query(const listing_query *q) {
 static void check_time_text(const char *text) {
   int64_t ms = 0, back = 0;
   char out[32];
-  if (listing_parse_time(text, &ms) != 0)
+  if (timefmt_parse(text, &ms) != 0)
     return;
-  if (listing_format_time(ms, out) != 0 || strlen(out) != LISTING_TIME_LEN)
+  if (timefmt_format(ms, out) != 0 || strlen(out) != TIMEFMT_LEN)
     die("a parsed time does not format", text);
-  if (listing_parse_time(out, &back) != 0 || back != ms)
+  if (timefmt_parse(out, &back) != 0 || back != ms)
     die("a formatted time does not parse back", out);
 }
 
