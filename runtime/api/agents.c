@@ -359,6 +359,7 @@ void api_agents(api *a, http_request *req, const char *rest) {
   const char *m = http_request_method(req);
   int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
   if (rest[0] == '\0' || !strcmp(rest, "/")) {
+    http_request_set_route(req, "/v1/agents");
     if (get)
       list_agents(a, req);
     else if (!strcmp(m, "POST"))
@@ -378,6 +379,7 @@ void api_agents(api *a, http_request *req, const char *rest) {
   id[n] = '\0';
   const char *sub = p + n;
   if (sub[0] == '\0') {
+    http_request_set_route(req, "/v1/agents/{id}");
     if (get) {
       const char *json = engine_agent(a->d.engine, id);
       if (json)
@@ -396,6 +398,7 @@ void api_agents(api *a, http_request *req, const char *rest) {
     return;
   }
   if (!strcmp(sub, "/tasks")) {
+    http_request_set_route(req, "/v1/agents/{id}/tasks");
     api_agent_tasks(a, req, id);
     return;
   }

@@ -8,7 +8,6 @@
 #include <strings.h>
 
 #include "core/errors.h"
-#include "core/utf8.h"
 
 api *api_new(const api_deps *deps) {
   api *a = calloc(1, sizeof *a);
@@ -72,41 +71,6 @@ void api_method_not_allowed(http_request *req, const char *allow) {
             http_request_method(req), allow);
 }
 
-static int json_depth(const cJSON *item) {
-  int deepest = 0;
-  for (const cJSON *c = item->child; c; c = c->next) {
-    int d = json_depth(c);
-    if (d > deepest)
-      deepest = d;
-    if (deepest > API_MAX_DEPTH)
-      break;
-  }
-  return deepest + 1;
-}
-
-/* Counts nesting of the raw text first, so a hostile body cannot make the
- * parser recurse deeply (cJSON's own limit is 1000). */
-static size_t too_deep_at(const char *s, size_t len) {
-  int depth = 0, in_str = 0;
-  for (size_t i = 0; i < len; i++) {
-    char c = s[i];
-    if (in_str) {
-      if (c == '\\')
-        i++;
-      else if (c == '"')
-        in_str = 0;
-    } else if (c == '"') {
-      in_str = 1;
-    } else if (c == '[' || c == '{') {
-      if (++depth > API_MAX_DEPTH)
-        return i;
-    } else if (c == ']' || c == '}') {
-      depth--;
-    }
-  }
-  return len;
-}
-
 cJSON *api_body_object(http_request *req) {
   const char *ct = http_request_header(req, "content-type");
   size_t len = 0;
@@ -118,42 +82,10 @@ cJSON *api_body_object(http_request *req) {
               ct ? ct : "no Content-Type");
     return NULL;
   }
-  if (len == 0) {
-    api_error(req, 400, "invalid_json", NULL, "the body is empty; expected a JSON object");
-    return NULL;
-  }
-  size_t bad = utf8_invalid_at(body, len);
-  if (bad < len) {
-    api_error(req, 400, "invalid_json", NULL, "the body is not valid UTF-8 at byte offset %zu",
-              bad);
-    return NULL;
-  }
-  size_t deep = too_deep_at(body, len);
-  if (deep < len) {
-    api_error(req, 400, "invalid_json", NULL,
-              "the body nests deeper than %d levels at byte offset %zu", API_MAX_DEPTH, deep);
-    return NULL;
-  }
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-  if (!root) {
-    size_t off = end && end >= body ? (size_t)(end - body) : 0;
-    api_error(req, 400, "invalid_json", NULL, "malformed JSON at byte offset %zu", off);
-    return NULL;
-  }
-  /* trailing bytes after the value (besides whitespace) */
-  size_t used = (size_t)(end - body);
-  while (used < len && strchr(" \t\r\n", body[used]))
-    used++;
-  if (used < len) {
-    cJSON_Delete(root);
-    api_error(req, 400, "invalid_json", NULL,
-              "unexpected data after the JSON value at byte offset %zu", used);
-    return NULL;
-  }
-  if (!cJSON_IsObject(root) || json_depth(root) > API_MAX_DEPTH) {
-    cJSON_Delete(root);
-    api_error(req, 400, "invalid_request", NULL, "the body must be a JSON object");
+  cJSON *root = NULL;
+  char type[32], message[256];
+  if (api_parse_object(body, len, "body", &root, type, message) < 0) {
+    http_respond_error(req, 400, type, message, NULL);
     return NULL;
   }
   return root;

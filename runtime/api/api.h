@@ -30,5 +30,13 @@ api *api_new(const api_deps *deps);
  *  known paths with another method a 405 with Allow. */
 int api_handle(api *a, http_request *req);
 
+/** WebSocket endpoint /v1/ws (wire these into http_server_options.ws):
+ *  accept a connection, handle one command message, release it. */
+int api_ws_open(api *a, http_ws *ws);
+void api_ws_message(api *a, http_ws *ws, const char *data, size_t len, int is_binary);
+void api_ws_close(api *a, http_ws *ws, int reason);
+/** Open WebSocket connections. */
+size_t api_ws_count(const api *a);
+
 /** Ends live event streams (server stopping) and frees the API. */
 void api_free(api *a);

@@ -9,6 +9,7 @@
 
 struct api {
   api_deps d;
+  size_t ws_count; /* open WebSocket connections */
 };
 
 /** Maximum JSON nesting accepted in request bodies. */
@@ -31,6 +32,17 @@ void api_error_code(http_request *req, int err, const char *message, const char 
  * the object (caller deletes), or NULL after answering req.
  */
 cJSON *api_body_object(http_request *req);
+
+/**
+ * The parser behind api_body_object, without HTTP: body[0..len) must be a
+ * JSON object of valid UTF-8, nested at most API_MAX_DEPTH deep, without
+ * NUL in strings. Returns 0 with *out (caller deletes), or AGENTAI_EINVAL with
+ * the error type ("invalid_json", "invalid_request") and a message naming
+ * the byte offset; what ("body", "command") names the text in messages. Also
+ * the fuzz target's entry.
+ */
+int api_parse_object(const char *body, size_t len, const char *what, cJSON **out, char type[32],
+                     char message[256]);
 
 /** FNV-1a of the body (idempotency keys compare request bodies). */
 uint64_t api_body_hash(http_request *req);

@@ -212,6 +212,7 @@ void api_tasks(api *a, http_request *req, const char *rest) {
   const char *m = http_request_method(req);
   int get = !strcmp(m, "GET") || !strcmp(m, "HEAD");
   if (rest[0] == '\0' || !strcmp(rest, "/")) {
+    http_request_set_route(req, "/v1/tasks");
     if (get)
       list_tasks(a, req, NULL);
     else
@@ -227,11 +228,13 @@ void api_tasks(api *a, http_request *req, const char *rest) {
   }
   const char *sub = p + n;
   if (sub[0] == '\0') {
+    http_request_set_route(req, "/v1/tasks/{id}");
     if (get)
       get_task(a, req, id);
     else
       api_method_not_allowed(req, "GET, HEAD");
   } else if (!strcmp(sub, "/cancel") || !strcmp(sub, "/retry")) {
+    http_request_set_route(req, sub[1] == 'c' ? "/v1/tasks/{id}/cancel" : "/v1/tasks/{id}/retry");
     if (strcmp(m, "POST") != 0) {
       api_method_not_allowed(req, "POST");
       return;
@@ -241,6 +244,7 @@ void api_tasks(api *a, http_request *req, const char *rest) {
     if (rc < 0)
       api_error_code(req, rc, "the task could not be changed", NULL);
   } else if (!strcmp(sub, "/events")) {
+    http_request_set_route(req, "/v1/tasks/{id}/events");
     if (!get) {
       api_method_not_allowed(req, "GET, HEAD");
       return;

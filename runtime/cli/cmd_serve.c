@@ -14,13 +14,16 @@
 #include "engine/engine.h"
 #include "engine/events.h"
 #include "http/server.h"
+#include "lua/routes.h"
+#include "obs/runtime_metrics.h"
 
 static const char HELP[] =
     "usage: agentai serve [--config FILE] [--listen HOST:PORT] [--data DIR]\n"
     "\n"
     "Starts the runtime: loads plugins, opens storage, recovers tasks, runs the\n"
     "task engine and serves HTTP on HOST:PORT (default 127.0.0.1:8080): the /v1\n"
-    "API (agents, tasks, events), GET /healthz, GET /readyz, GET /version.\n"
+    "API (agents, tasks, events, the /v1/ws WebSocket), the Lua routes of the\n"
+    "route folders, GET /metrics, GET /healthz, GET /readyz, GET /version.\n"
     "SIGTERM or SIGINT stops accepting, stops running tasks at their next yield\n"
     "point (they resume on the next start), closes storage, and exits 0.\n";
 
@@ -30,6 +33,8 @@ typedef struct server_state {
   event_hub *hub;
   engine *engine;
   api *api;
+  lh_routes *routes;
+  runtime_metrics *metrics;
   uv_signal_t sigterm, sigint;
   int stopping;
   int pending_stops; /* http server and engine */
@@ -103,7 +108,24 @@ static void handle_request(void *ud, http_request *req) {
   const char *method = http_request_method(req);
   const char *path = http_request_path(req);
   int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+  if (!strcmp(path, "/metrics")) {
+    http_request_set_route(req, "/metrics");
+    if (!get) {
+      http_response_add_header(req, "Allow", "GET, HEAD");
+      http_respond_error(req, 405, "method_not_allowed", "this endpoint only answers GET", NULL);
+      return;
+    }
+    runtime_metrics_respond(s->metrics, req);
+    return;
+  }
+  http_request_set_route(req, "lua_route");
+  if (s->routes && lh_routes_dispatch(s->routes, req))
+    return;
+  http_request_set_route(req, NULL);
   if (!strcmp(path, "/healthz") || !strcmp(path, "/readyz") || !strcmp(path, "/version")) {
+    http_request_set_route(req, !strcmp(path, "/healthz")  ? "/healthz"
+                                : !strcmp(path, "/readyz") ? "/readyz"
+                                                           : "/version");
     if (!get) {
       http_response_add_header(req, "Allow", "GET, HEAD");
       http_respond_error(req, 405, "method_not_allowed", "this endpoint only answers GET", NULL);
@@ -125,6 +147,33 @@ static void handle_request(void *ud, http_request *req) {
   char msg[512];
   snprintf(msg, sizeof msg, "no route for %s %s", method, path);
   http_respond_error(req, 404, "not_found", msg, NULL);
+}
+
+static void on_response(void *ud, http_request *req, int status, double seconds) {
+  server_state *s = ud;
+  if (s->metrics)
+    runtime_metrics_http(s->metrics, http_request_route(req), http_request_method(req), status,
+                         seconds);
+}
+
+static int ws_open(void *ud, http_ws *ws) {
+  return api_ws_open(((server_state *)ud)->api, ws);
+}
+
+static void ws_message(void *ud, http_ws *ws, const char *data, size_t len, int is_binary) {
+  api_ws_message(((server_state *)ud)->api, ws, data, len, is_binary);
+}
+
+static void ws_close(void *ud, http_ws *ws, int reason) {
+  api_ws_close(((server_state *)ud)->api, ws, reason);
+}
+
+static size_t ws_connections(void *ud) {
+  return api_ws_count(ud);
+}
+
+static size_t route_memory(void *ud) {
+  return lh_routes_memory(ud);
 }
 
 static void stop_done(void *ud) {
@@ -182,11 +231,35 @@ int cli_serve(int argc, char **argv) {
                     .cfg = &a.cfg,
                     .plugins = a.plugins};
   s.api = api_new(&adeps);
-  http_server_options hopts = {0};
+  if (lh_routes_open(&a.lua, (const char *const *)a.cfg.route_dirs, a.cfg.route_dir_count,
+                     &s.routes, err, sizeof err) < 0) {
+    engine_shutdown(s.engine, NULL, NULL);
+    engine_free(s.engine);
+    api_free(s.api);
+    event_hub_free(s.hub);
+    app_stop(&a);
+    cli_error("Lua routes: %s", err);
+    return CLI_FAILED;
+  }
+  runtime_metrics_sources msrc = {.engine = s.engine,
+                                  .hub = s.hub,
+                                  .route_memory = route_memory,
+                                  .route_ud = s.routes,
+                                  .ws_connections = ws_connections,
+                                  .ws_ud = s.api};
+  runtime_metrics_new(&msrc, &s.metrics);
+  /* The engine was opened before the registry existed: hook commits now. */
+  engine_set_commit_observer(s.engine, runtime_metrics_commit, s.metrics);
+  http_server_options hopts = {
+      .ws_path = "/v1/ws",
+      .ws = {.on_open = ws_open, .on_message = ws_message, .on_close = ws_close},
+      .on_response = on_response};
   if (http_server_start(&a.loop, a.cfg.listen_host, a.cfg.listen_port, handle_request, &s, &hopts,
                         &s.http, err, sizeof err) < 0) {
     engine_shutdown(s.engine, NULL, NULL);
     engine_free(s.engine);
+    lh_routes_close(s.routes);
+    runtime_metrics_free(s.metrics);
     api_free(s.api);
     event_hub_free(s.hub);
     app_stop(&a);
@@ -206,13 +279,16 @@ int cli_serve(int argc, char **argv) {
   cJSON_AddNumberToObject(fields, "port", http_server_port(s.http));
   cJSON_AddStringToObject(fields, "data", a.cfg.data_dir);
   cJSON_AddNumberToObject(fields, "plugins", (double)plugin_count(a.plugins));
+  cJSON_AddNumberToObject(fields, "routes", (double)lh_routes_count(s.routes));
   char *text = cJSON_PrintUnformatted(fields);
   cJSON_Delete(fields);
   log_write(AGENTAI_LOG_INFO, "serve", "listening", text);
   free(text);
   uv_run(&a.loop, UV_RUN_DEFAULT);
+  lh_routes_close(s.routes); /* before app_stop: its timers use the plugin host */
   api_free(s.api);
   engine_free(s.engine);
+  runtime_metrics_free(s.metrics);
   app_stop(&a);
   event_hub_free(s.hub);
   log_write(AGENTAI_LOG_INFO, "serve", "stopped", NULL);

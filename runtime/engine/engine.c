@@ -77,6 +77,7 @@ size_t engine_event_key(const char *task_id, uint64_t seq, char *out) {
 
 typedef struct event_write {
   engine *e;
+  uint64_t submitted_ns;
   etask *t;
   void (*then)(etask *t, int err, void *ud);
   void *ud;
@@ -88,6 +89,8 @@ typedef struct event_write {
 static void event_written(void *ud, int err) {
   event_write *w = ud;
   engine *e = w->e;
+  if (e->d.on_commit)
+    e->d.on_commit(e->d.on_commit_ud, (double)(uv_hrtime() - w->submitted_ns) / 1e9);
   if (err == 0) {
     event_hub_publish(e->d.hub, &w->msg);
   } else {
@@ -157,6 +160,7 @@ int engine_write_event(engine *e, etask *t, const char *task_id, const char *age
   all[nops + 1] = (agentai_kv_op){AGENTAI_KV_PUT, gkey, (size_t)glen, gval, (size_t)gvlen};
   store *st = e->d.store;
   e->inflight++;
+  w->submitted_ns = uv_hrtime();
   int rc = st->def->write(st->db, all, nops + 2, event_written, w);
   free(all);
   if (rc < 0) {
@@ -723,9 +727,17 @@ static void started(etask *t, int err, void *ud) {
   (void)ud;
   engine *e = t->eng;
   if (err < 0) {
-    /* Not recorded as running: try again later, from the queue. */
+    /* Not recorded as running: undo the attempt in memory too, and try
+     * again later from the queue. */
     e->nrunning--;
-    set_str(t->rec, "status", "queued");
+    if (!t->resume) {
+      set_str(t->rec, "status", "queued");
+      set_num(t->rec, "attempt", num_of(t->rec, "attempt", 1) - 1);
+      cJSON *list = cJSON_GetObjectItemCaseSensitive(t->rec, "attempts");
+      int n = cJSON_GetArraySize(list);
+      if (n > 0)
+        cJSON_DeleteItemFromArray(list, n - 1);
+    }
     engine_backoff(t, 1000);
     return;
   }

@@ -50,6 +50,10 @@ typedef struct engine_deps {
   const lh_services *lua; /**< workflows run with these services */
   const config *cfg;
   event_hub *hub; /**< committed events are published here */
+  /** Called with the seconds each write batch took to become durable (for
+   *  metrics); may be NULL. */
+  void (*on_commit)(void *ud, double seconds);
+  void *on_commit_ud;
 } engine_deps;
 
 /**
@@ -70,6 +74,9 @@ void engine_shutdown(engine *e, void (*done)(void *ud), void *ud);
 
 /** Frees the engine (after engine_shutdown's done). */
 void engine_free(engine *e);
+
+/** Sets (or with fn NULL clears) the commit observer of engine_deps. */
+void engine_set_commit_observer(engine *e, void (*fn)(void *ud, double seconds), void *ud);
 
 /** Result of an asynchronous engine call: err 0 with the record (JSON text,
  *  borrowed for the call), or a negative code with a message for the client
@@ -120,6 +127,7 @@ char *engine_active_task(engine *e, const char *task_id);
 typedef struct engine_stats {
   size_t queued, running, waiting_retry;
   uint64_t started, succeeded, failed, cancelled, retried;
+  size_t lua_memory; /**< bytes in use by the running workflows' VMs */
 } engine_stats;
 void engine_get_stats(const engine *e, engine_stats *out);
 

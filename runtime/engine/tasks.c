@@ -667,4 +667,14 @@ void engine_get_stats(const engine *e, engine_stats *out) {
                         .failed = e->n_failed,
                         .cancelled = e->n_cancelled,
                         .retried = e->n_retried};
+  strmap_iter it = 0;
+  const char *key;
+  void *value;
+  while (strmap_next(&e->active, &it, &key, &value))
+    out->lua_memory += lh_workflow_memory(((etask *)value)->wf);
+}
+
+void engine_set_commit_observer(engine *e, void (*fn)(void *ud, double seconds), void *ud) {
+  e->d.on_commit = fn;
+  e->d.on_commit_ud = ud;
 }

@@ -65,6 +65,8 @@ struct http_request {
 
   const char *method;
   const char *path;
+  const char *route;   /* metrics label, borrowed */
+  uint64_t started_ns; /* uv_hrtime() when the headers were in */
   const char *query;
   http_param *params;
   int nparams;
@@ -113,7 +115,8 @@ struct http_server {
   int request_timeout_s;
   unsigned max_header_bytes;
 
-  http_request *reqs;      /* live requests, for abort at stop */
+  http_request *reqs; /* live requests, for abort at stop */
+  void (*on_response)(void *ud, http_request *req, int status, double seconds);
   struct http_conn *conns; /* live streams and WebSockets */
   uv_timer_t conn_timer;   /* deferred kills and close deadlines of conns */
   uint64_t conn_timer_due; /* uv_now() time it fires at; 0 when idle */
@@ -266,6 +269,8 @@ size_t http__head_room(const http_request *req);
 /** Builds the request for the headers lws has just parsed on wsi; NULL on OOM. */
 http_request *http__req_new(http_server *srv, struct lws *wsi, http_pss *pss, const char *uri,
                             size_t uri_len);
+/** Reports req's response to the server's on_response hook, if any. */
+void http__req_report(http_request *req, int status);
 /** Frees req and everything it owns. */
 void http__req_free(http_request *req);
 /** Bump-allocates n bytes inside req; NULL on OOM. */

@@ -305,6 +305,7 @@ http_request *http__req_new(http_server *srv, struct lws *wsi, http_pss *pss, co
   req->wsi = wsi;
   req->pss = pss;
   req->state = HTTP_REQ_READING;
+  req->started_ns = uv_hrtime();
 
   char *uri_ptr = NULL;
   int ulen = 0;
@@ -369,4 +370,18 @@ int http_request_aborted(const http_request *req) {
 void http_request_on_abort(http_request *req, http_abort_fn cb, void *ud) {
   req->abort_cb = cb;
   req->abort_ud = ud;
+}
+
+void http_request_set_route(http_request *req, const char *route) {
+  req->route = route;
+}
+
+const char *http_request_route(const http_request *req) {
+  return req->route;
+}
+
+void http__req_report(http_request *req, int status) {
+  http_server *srv = req->srv;
+  if (srv && srv->on_response)
+    srv->on_response(srv->ud, req, status, (double)(uv_hrtime() - req->started_ns) / 1e9);
 }

@@ -164,6 +164,7 @@ int http_respond(http_request *req, int status, const char *content_type, const 
     body = FALLBACK_500;
     len = sizeof FALLBACK_500 - 1;
   }
+  http__req_report(req, status);
   int b = build(req, status, content_type, body, len);
   if (b < 0) {
     /* No memory for a response: the only honest answer left is closing. */

@@ -697,6 +697,7 @@ int http_server_start(uv_loop_t *loop, const char *host, int port, http_handler_
   srv->rnd_pos = sizeof srv->rnd; /* empty: filled on first use */
   srv->ws = o.ws;
   srv->max_connections = o.max_connections ? o.max_connections : DEFAULT_MAX_CONNECTIONS;
+  srv->on_response = o.on_response;
   const char *name = o.server_name ? o.server_name : "agentai";
   if ((*name && !(srv->server_name = strdup(name))) ||
       (o.ws_path && !(srv->ws_path = strdup(o.ws_path)))) {

@@ -93,6 +93,11 @@ typedef struct http_server_options {
    *  accepted above it are closed at once, with a warning logged at most once
    *  a second. Default 10000. */
   unsigned max_connections;
+  /** Called when a response is handed to the connection (for metrics and
+   *  access logs): the request (readable for this call), the status and the
+   *  seconds since its headers arrived. Streams report when they start.
+   *  Aborted requests are not reported. ud is the server's. May be NULL. */
+  void (*on_response)(void *ud, http_request *req, int status, double seconds);
 } http_server_options;
 
 /**
@@ -166,6 +171,13 @@ const char *http_request_body(const http_request *req, size_t *len);
  *  [A-Za-z0-9._:/+=-], otherwise a generated "req_" + 24 hex digits. Every
  *  response carries it back in X-Request-Id. */
 const char *http_request_id(const http_request *req);
+
+/** Labels req with the route that serves it (e.g. "/v1/tasks/{id}"), for
+ *  metrics; route is borrowed and must outlive req (a string literal). */
+void http_request_set_route(http_request *req, const char *route);
+
+/** The label set with http_request_set_route(), or NULL. */
+const char *http_request_route(const http_request *req);
 
 /** 1 when the client went away or the server is stopping; the response will
  *  not be sent. */

@@ -104,6 +104,7 @@ int http_respond_stream(http_request *req, int status, const char *content_type,
     http_respond(req, 500, NULL, NULL, 0);
     return AGENTAI_ENOMEM;
   }
+  http__req_report(req, status);
   s->c.kind = HTTP_CONN_STREAM;
   memcpy(s->c.id, req->id, strlen(req->id) + 1);
   s->on_close = on_close;

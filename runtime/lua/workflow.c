@@ -200,3 +200,7 @@ void lh_workflow_free(lh_workflow *wf) {
   vm->L = NULL;
   uv_close((uv_handle_t *)&vm->idle, idle_closed);
 }
+
+size_t lh_workflow_memory(const lh_workflow *wf) {
+  return wf ? wf->vm.mem_used : 0;
+}

@@ -106,5 +106,8 @@ int lh_workflow_run(const lh_services *svc, const char *path, const lh_run_optio
  *  with AGENTAI_ECANCELED. No-op once done has been called. */
 void lh_workflow_cancel(lh_workflow *wf, const char *reason);
 
+/** Bytes the workflow's VM holds now. */
+size_t lh_workflow_memory(const lh_workflow *wf);
+
 /** Releases a finished workflow's VM (must not be running: call after done). */
 void lh_workflow_free(lh_workflow *wf);
