@@ -477,7 +477,7 @@ static int lmdb_stats(agentai_storage *db, char **json_out) {
     return AGENTAI_EINVAL;
   if (db->close_requested)
     return AGENTAI_EBUSY;
-  MDB_txn *txn;
+  MDB_txn *txn = NULL;
   int rc = read_txn(db, &txn);
   if (rc < 0)
     return rc;

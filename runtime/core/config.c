@@ -330,7 +330,7 @@ static int v_server(const vctx *V, const cJSON *sec) {
   for (const cJSON *it = sec->child; it; it = it->next) {
     if (strcmp(it->string, "listen") != 0)
       return unknown_key(V, "server", it->string, "listen");
-    const char *s;
+    const char *s = NULL;
     int rc = get_string(V, "server", it, "a \"HOST:PORT\" string", 512, 0, &s);
     if (rc < 0)
       return rc;
@@ -375,7 +375,7 @@ static int v_storage(const vctx *V, const cJSON *sec) {
 static int v_plugins(const vctx *V, const cJSON *sec) {
   config *cfg = V->cfg;
   for (const cJSON *it = sec->child; it; it = it->next) {
-    const char *s;
+    const char *s = NULL;
     int rc;
     if (strcmp(it->string, "dir") == 0) {
       if ((rc = get_string(V, "plugins", it, "a path", sizeof cfg->plugin_dir, 1, &s)) < 0)
@@ -447,7 +447,7 @@ static int v_lua(const vctx *V, const cJSON *sec) {
 
 static int v_engine(const vctx *V, const cJSON *sec) {
   for (const cJSON *it = sec->child; it; it = it->next) {
-    long long v;
+    long long v = 0;
     int rc;
     if (strcmp(it->string, "max_running") != 0)
       return unknown_key(V, "engine", it->string, "max_running");
@@ -464,7 +464,7 @@ static int v_log(const vctx *V, const cJSON *sec) {
   for (const cJSON *it = sec->child; it; it = it->next) {
     if (strcmp(it->string, "level") != 0)
       return unknown_key(V, "log", it->string, "level");
-    const char *s;
+    const char *s = NULL;
     int rc = get_string(V, "log", it, desc, 64, 1, &s);
     if (rc < 0)
       return rc;
