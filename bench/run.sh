@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs every benchmark of a build in sequence, then prints each one's result line and JSON line.
 # usage: bench/run.sh BUILD_DIR   (data goes to BUILD_DIR/bench-data, on the build's disk)
+# BENCH_QUICK=1 shortens the load benchmarks (task submission, listing, HTTP, memory) for a check.
 set -eu
 
 if [ $# -ne 1 ] || [ ! -d "$1/bench" ]; then
@@ -35,11 +36,20 @@ run_bench() {
 run_bench bench_durable_writes --dir "$DATA_DIR" --seconds 3 --in-flight 256
 run_bench bench_lua_kv_get --dir "$DATA_DIR" --seconds 1 --rounds 3
 run_bench bench_lua_kv_get --dir "$DATA_DIR" --seconds 1 --rounds 3 --value number
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+  run_bench bench_task_submit --dir "$DATA_DIR" --seconds 2
+  run_bench bench_task_listing --dir "$DATA_DIR" --tasks 5000 --requests 300
+else
+  run_bench bench_task_submit --dir "$DATA_DIR" --seconds 10
+  run_bench bench_task_listing --dir "$DATA_DIR" --tasks 100000 --requests 2000
+fi
 
 # footprint.sh lives in the source tree, not in the build: point run_bench there for it.
 BENCH_BIN_BUILD=$BENCH_BIN
 BENCH_BIN=$(cd "$(dirname "$0")" && pwd)
 run_bench footprint.sh "$BUILD_DIR"
+run_bench http_throughput.sh "$BUILD_DIR"
+run_bench memory.sh "$BUILD_DIR"
 BENCH_BIN=$BENCH_BIN_BUILD
 
 echo

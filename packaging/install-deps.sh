@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages needed to build, run and test agentai.
 # Idempotent: only missing packages are installed; a no-op when all are present.
-# With --bench, also the peers the benchmarks measure against (nginx, hyperfine).
+# With --bench, also the peers and load tools of the benchmarks (nginx with the Lua module and
+# lua-cjson, wrk, hyperfine).
 set -eu
 
 PACKAGES="
@@ -21,7 +22,7 @@ prometheus
 "
 
 if [ "${1:-}" = "--bench" ]; then
-  PACKAGES="$PACKAGES nginx-light hyperfine"
+  PACKAGES="$PACKAGES nginx nginx-light libnginx-mod-http-lua lua-cjson wrk hyperfine"
 fi
 
 missing=""
