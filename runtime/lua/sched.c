@@ -49,9 +49,14 @@ static void fiber_link(lh_vm *vm, lh_fiber *f) {
 
 lh_fiber *lh_fiber_new(lh_vm *vm, int nargs) {
   lua_State *L = vm->L;
+  /* The thread first: lua_newthread raises on out-of-memory, and nothing of
+   * ours may be allocated yet when it does. */
+  lua_State *co = lua_newthread(L);
   lh_fiber *f = calloc(1, sizeof *f);
-  if (!f)
+  if (!f) {
+    lua_pop(L, 1);
     return NULL;
+  }
   f->vm = vm;
   f->id = ++vm->next_fiber_id;
   lh_fiber *parent = vm->current;
@@ -68,8 +73,8 @@ lh_fiber *lh_fiber_new(lh_vm *vm, int nargs) {
     }
   }
   f->result_ref = LUA_NOREF;
-  f->co = lua_newthread(L);
-  f->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  f->co = co;
+  f->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* pops the thread */
   *(lh_fiber **)lua_getextraspace(f->co) = f;
   lh_vm_install_hook(vm, f->co);
   if (!lua_checkstack(f->co, nargs + 1)) {
