@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "api/api.h"
 #include "app/app.h"
@@ -176,6 +177,20 @@ static size_t route_memory(void *ud) {
   return lh_routes_memory(ud);
 }
 
+/* Raises the open-file limit to what the system allows: every connection
+ * holds a descriptor (streams and WebSockets two), and a soft limit of 1024
+ * would refuse connections long before memory or CPU run out. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rlim_t before = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+      log_printf(AGENTAI_LOG_DEBUG, "serve", "open-file limit raised from %llu to %llu",
+                 (unsigned long long)before, (unsigned long long)rl.rlim_cur);
+  }
+}
+
 static void stop_done(void *ud) {
   server_state *s = ud;
   if (--s->pending_stops > 0)
@@ -214,6 +229,7 @@ int cli_serve(int argc, char **argv) {
   char err[2048];
   if (cli_start(&a, &args, 1))
     return CLI_FAILED;
+  raise_fd_limit();
   server_state s = {.a = &a, .started_ms = uv_now(&a.loop)};
   s.hub = event_hub_new();
   engine_deps edeps = {
