@@ -12,6 +12,8 @@ if [ $# -ne 1 ] || [ ! -d "$1" ]; then
 fi
 BUILD_DIR=$(cd "$1" && pwd)
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$SRC_DIR/bench/lib/common.sh"
 RUNS=30
 RSS_TARGET_KB=10240
 RUN_TARGET_MS=30
@@ -43,33 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 FAILED=0
-
-# status_kb PID FIELD: a /proc/PID/status field (VmRSS, VmHWM) in kB, or empty.
-status_kb() {
-  awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
-}
-
-# children PID: the PIDs whose parent is PID.
-children() {
-  local stat
-  for stat in /proc/[0-9]*/stat; do
-    # the command name (field 2) may hold spaces: read the fields after its closing parenthesis
-    awk -v p="$1" '{ sub(/^.*\) /, ""); if ($2 == p) { split(FILENAME, a, "/"); print a[3] } }' \
-      "$stat" 2>/dev/null
-  done
-}
-
-# wait_for FILE TEXT PID SECONDS: waits until FILE contains TEXT; fails if PID exits or time runs out.
-wait_for() {
-  local tries=$(($4 * 20))
-  while [ "$tries" -gt 0 ]; do
-    grep -qF "$2" "$1" 2>/dev/null && return 0
-    kill -0 "$3" 2>/dev/null || return 1
-    sleep 0.05
-    tries=$((tries - 1))
-  done
-  return 1
-}
 
 # now_us VAR: sets VAR to the wall clock in microseconds; bash's EPOCHREALTIME needs no fork.
 now_us() {
@@ -171,43 +146,11 @@ fi
 
 NGINX_KB=""
 NGINX_NOTE="peer: nginx not installed"
-NGINX_BIN=$(command -v nginx 2>/dev/null || true)
-[ -z "$NGINX_BIN" ] && [ -x /usr/sbin/nginx ] && NGINX_BIN=/usr/sbin/nginx
+NGINX_BIN=$(nginx_find)
 if [ -n "$NGINX_BIN" ]; then
-  # One worker, a trivial server on a unix socket (no port to pick), every path in the temp dir.
   N="$WORK/nginx"
-  mkdir -p "$N/tmp"
-  cat >"$N/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-pid $N/nginx.pid;
-error_log $N/error.log notice;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path $N/tmp/body;
-  proxy_temp_path $N/tmp/proxy;
-  fastcgi_temp_path $N/tmp/fastcgi;
-  uwsgi_temp_path $N/tmp/uwsgi;
-  scgi_temp_path $N/tmp/scgi;
-  server {
-    listen unix:$N/nginx.sock;
-    location / { return 200 "ok\n"; }
-  }
-}
-EOF
-  "$NGINX_BIN" -p "$N" -c "$N/nginx.conf" -e "$N/error.log" >/dev/null 2>&1 &
-  NGINX_PID=$!
-  if wait_for "$N/error.log" "start worker process" "$NGINX_PID" 10; then
-    sleep 1
-    NGINX_KB=0
-    NGINX_PROCS=0
-    for p in "$NGINX_PID" $(children "$NGINX_PID"); do
-      kb=$(status_kb "$p" VmRSS)
-      NGINX_KB=$((NGINX_KB + ${kb:-0}))
-      NGINX_PROCS=$((NGINX_PROCS + 1))
-    done
+  nginx_start "$NGINX_BIN" "$N"
+  if nginx_idle_rss "$N"; then
     NGINX_NOTE="peer: nginx $("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: nginx\///') idle, master + 1 worker ($NGINX_PROCS processes, RSS summed)"
   else
     NGINX_NOTE="peer: nginx did not start ($(tail -n 1 "$N/error.log" 2>/dev/null))"

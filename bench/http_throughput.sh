@@ -58,17 +58,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_for FILE TEXT PID SECONDS: waits until FILE contains TEXT; fails if PID exits or time runs out.
-wait_for() {
-  local tries=$(($4 * 20))
-  while [ "$tries" -gt 0 ]; do
-    grep -qF "$2" "$1" 2>/dev/null && return 0
-    kill -0 "$3" 2>/dev/null || return 1
-    sleep 0.05
-    tries=$((tries - 1))
-  done
-  return 1
-}
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh" # wait_for
 
 # free_port: a TCP port nobody listens on (for nginx, which cannot report an ephemeral one).
 free_port() {

@@ -11,6 +11,8 @@ if [ $# -ne 1 ] || [ ! -d "$1" ]; then
   exit 2
 fi
 BUILD_DIR=$(cd "$1" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   TASKS=2000
   SUBSCRIBERS=200
@@ -57,27 +59,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-
-wait_for() {
-  local tries=$(($4 * 20))
-  while [ "$tries" -gt 0 ]; do
-    grep -qF "$2" "$1" 2>/dev/null && return 0
-    kill -0 "$3" 2>/dev/null || return 1
-    sleep 0.05
-    tries=$((tries - 1))
-  done
-  return 1
-}
-
-children() {
-  local stat
-  for stat in /proc/[0-9]*/stat; do
-    awk -v p="$1" '{ sub(/^.*\) /, ""); if ($2 == p) { split(FILENAME, a, "/"); print a[3] } }' \
-      "$stat" 2>/dev/null
-  done
-}
 
 mkdir -p "$WORK/workflows" "$WORK/data"
 cat >"$WORK/workflows/sleeper.lua" <<'EOF'
@@ -169,41 +151,12 @@ printf '  + %-5s more tasks fanned out to them    %7s MB  (peak %s MB; subscribe
 # ---- context: idle nginx, one worker (it holds neither tasks nor subscriptions) ----
 NGINX_KB=""
 NGINX_NOTE="nginx not installed: absolute figure only"
-NGINX_BIN=$(command -v nginx 2>/dev/null || true)
-[ -z "$NGINX_BIN" ] && [ -x /usr/sbin/nginx ] && NGINX_BIN=/usr/sbin/nginx
+NGINX_BIN=$(nginx_find)
 if [ -n "$NGINX_BIN" ]; then
   N="$WORK/nginx"
-  mkdir -p "$N/tmp"
-  cat >"$N/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-pid $N/nginx.pid;
-error_log $N/error.log notice;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path $N/tmp/body;
-  proxy_temp_path $N/tmp/proxy;
-  fastcgi_temp_path $N/tmp/fastcgi;
-  uwsgi_temp_path $N/tmp/uwsgi;
-  scgi_temp_path $N/tmp/scgi;
-  server {
-    listen unix:$N/nginx.sock;
-    location / { return 200 "ok\n"; }
-  }
-}
-EOF
-  "$NGINX_BIN" -p "$N" -c "$N/nginx.conf" -e "$N/error.log" >/dev/null 2>&1 &
-  NGINX_PID=$!
-  disown $!
-  if wait_for "$N/error.log" "start worker process" "$NGINX_PID" 10; then
-    sleep 1
-    NGINX_KB=0
-    for p in "$NGINX_PID" $(children "$NGINX_PID"); do
-      kb=$(status_kb "$p" VmRSS)
-      NGINX_KB=$((NGINX_KB + ${kb:-0}))
-    done
+  nginx_start "$NGINX_BIN" "$N"
+  disown "$NGINX_PID"
+  if nginx_idle_rss "$N"; then
     NGINX_NOTE="context, not a like-for-like peer: nginx idle, master + 1 worker, RSS summed"
   else
     NGINX_NOTE="nginx did not start: absolute figure only"
