@@ -13,13 +13,19 @@ libcurl4-openssl-dev
 libcjson-dev
 liblmdb-dev lmdb-utils
 libwebsockets-dev libwebsockets-evlib-uv
-libssl-dev
+libssl-dev openssl
 lua-busted
 clang libclang-rt-14-dev
 clang-format
 curl valgrind
 prometheus
 "
+
+# node and npm run the test LLM upstream and the openai client check (tests/upstream, tests/node).
+# A machine may have them from elsewhere (NodeSource's nodejs bundles npm): Debian's packages are
+# installed only when the commands are missing, never over another node.
+command -v node >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs"
+command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES npm"
 
 if [ "${1:-}" = "--bench" ]; then
   PACKAGES="$PACKAGES nginx nginx-light libnginx-mod-http-lua lua-cjson wrk hyperfine"

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agentai/http.h"
 #include "agentai/version.h"
 
 #ifdef __cplusplus
@@ -122,6 +123,22 @@ struct agentai_host {
 
   /** The runtime's data folder (absolute path, borrowed, valid forever). */
   const char *(*data_dir)(const agentai_host *host);
+
+  /* ---- ABI 1.1 ---- */
+
+  /**
+   * Starts a non-blocking HTTP request (agentai/http.h) on the host's client:
+   * connections are reused, HTTP/2 is used where the server offers it, TLS is
+   * verified, the proxy environment variables are honoured. Returns 0 when
+   * accepted (sink->done will run once, never before this returns) and stores
+   * a handle for http_cancel() in *out; or a negative code (AGENTAI_EINVAL for
+   * a malformed request or URL, AGENTAI_EBUSY while shutting down), in which
+   * case the sink is never called.
+   */
+  int (*http_request)(const agentai_host *host, const agentai_http_request *req,
+                      const agentai_http_sink *sink, agentai_http_call **out);
+  /** Stops an accepted request whose done() has not run; the sink is never called again. */
+  void (*http_cancel)(const agentai_host *host, agentai_http_call *call);
 };
 
 /** True when the host table has entry `field` (use for entries newer than

@@ -25,6 +25,9 @@ typedef struct agentai_chat_outcome {
   int64_t retry_after_ms; /**< on AGENTAI_ERATELIMIT: how long the provider asked to wait,
                                or -1 when it did not say */
   int http_status;        /**< upstream HTTP status when there was one, else 0 */
+  /* ---- ABI 1.1 ---- */
+  const char *ratelimit_json; /**< the upstream's rate-limit headers (x-ratelimit-*, retry-after)
+                                   as a JSON object of strings, or NULL */
 } agentai_chat_outcome;
 
 /**
@@ -37,7 +40,11 @@ typedef struct agentai_chat_sink {
   /** One streamed delta: an OpenAI `chat.completion.chunk` JSON text,
    *  borrowed for the call. Only for requests with "stream": true. */
   void (*delta)(void *ud, const char *chunk_json, size_t len);
-  /** Called exactly once per accepted call (unless the call is cancelled). */
+  /** Called exactly once per accepted call (unless the call is cancelled). For a
+   *  streamed call, outcome->response_json is the whole response assembled from
+   *  the chunks (content joined, tool call argument fragments joined by index,
+   *  usage when the upstream reported it); an error after some deltas means
+   *  the stream broke and the deltas so far are not a complete answer. */
   void (*done)(void *ud, const agentai_chat_outcome *outcome);
 } agentai_chat_sink;
 
@@ -75,6 +82,25 @@ struct agentai_provider_def {
 
   /** Releases the provider at shutdown. May be NULL. */
   void (*close)(void *ud);
+
+  /* ---- ABI 1.1 (check size before use; each may be NULL) ---- */
+
+  /**
+   * Starts an embeddings call: request_json is an OpenAI embeddings request
+   * (model, input as a string or an array of strings, dimensions, ...),
+   * borrowed for the call. On success done() gets an OpenAI embeddings
+   * response ({"object":"list","data":[{"index","embedding"}],"model","usage"}).
+   * Same contract as chat() otherwise (cancel() cancels it).
+   */
+  int (*embed)(void *ud, const char *request_json, size_t request_len,
+               const agentai_chat_sink *sink, void **call);
+
+  /**
+   * Lists the models the upstream serves. On success done() gets an OpenAI
+   * model list ({"object":"list","data":[{"id","object":"model","owned_by"}]}).
+   * Same contract as chat() otherwise.
+   */
+  int (*list_models)(void *ud, const agentai_chat_sink *sink, void **call);
 };
 
 #ifdef __cplusplus

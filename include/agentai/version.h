@@ -14,4 +14,4 @@
  * built against a newer minor than the host is refused, an older one loads).
  */
 #define AGENTAI_ABI_MAJOR 1
-#define AGENTAI_ABI_MINOR 0
+#define AGENTAI_ABI_MINOR 1

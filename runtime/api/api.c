@@ -127,6 +127,8 @@ int api_handle(api *a, http_request *req) {
     api_agents(a, req, rest + 7);
   else if (strncmp(rest, "/tasks", 6) == 0 && (rest[6] == '\0' || rest[6] == '/'))
     api_tasks(a, req, rest + 6);
+  else if (api_gateway(a, req, rest))
+    ;
   else
     api_error(req, 404, "not_found", NULL, "no route for %s %s", http_request_method(req), path);
   return 1;

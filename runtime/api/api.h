@@ -7,6 +7,7 @@
 #include "engine/engine.h"
 #include "engine/events.h"
 #include "http/server.h"
+#include "llm/llm.h"
 #include "plugin/loader.h"
 #include "store/store.h"
 
@@ -20,6 +21,7 @@ typedef struct api_deps {
   event_hub *hub;
   const config *cfg;
   plugin_registry *plugins;
+  llm_router *llm; /**< the gateway's model router; NULL = gateway answers 503 */
 } api_deps;
 
 /** A new API; NULL on ENOMEM. */

@@ -73,5 +73,8 @@ void api_agents(api *a, http_request *req, const char *rest);
 void api_tasks(api *a, http_request *req, const char *rest);
 /** Streams task_id's events as Server-Sent Events (consumes req). */
 void api_sse(api *a, http_request *req, const char *task_id);
+/** The OpenAI-compatible gateway (/v1/chat/completions, /v1/embeddings,
+ *  /v1/models): returns 1 when rest is one of its paths (req consumed). */
+int api_gateway(api *a, http_request *req, const char *rest);
 /** Answers 405 with Allow. */
 void api_method_not_allowed(http_request *req, const char *allow);

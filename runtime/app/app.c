@@ -77,12 +77,21 @@ int app_start(app *a, int open_store, char *err, size_t err_len) {
   a->lua.plugins = a->plugins;
   a->lua.store = a->store.db ? &a->store : NULL;
   a->lua.cfg = &a->cfg;
+  if (rc == 0) {
+    rc = llm_router_new(&a->loop, a->plugins, a->store.db ? &a->store : NULL, &a->cfg, &a->llm);
+    if (rc < 0)
+      snprintf(err, err_len, "cannot start the model router: %s", agentai_strerror(rc));
+    a->lua.llm = a->llm;
+  }
   if (rc < 0)
     app_stop(a);
   return rc;
 }
 
 void app_stop(app *a) {
+  llm_router_free(a->llm); /* before storage: its cache writes there */
+  a->llm = NULL;
+  a->lua.llm = NULL;
   store_close(&a->store);
   if (a->plugins) {
     plugin_registry_free(a->plugins);

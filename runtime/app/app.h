@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include "core/config.h"
+#include "llm/llm.h"
 #include "lua/workflow.h"
 #include "plugin/loader.h"
 #include "store/store.h"
@@ -16,6 +17,7 @@ typedef struct app {
   plugin_registry *plugins;
   store store;
   lh_services lua;
+  llm_router *llm; /**< every model call goes through it */
   int loop_ready;
 } app;
 

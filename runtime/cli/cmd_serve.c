@@ -245,7 +245,8 @@ int cli_serve(int argc, char **argv) {
                     .engine = s.engine,
                     .hub = s.hub,
                     .cfg = &a.cfg,
-                    .plugins = a.plugins};
+                    .plugins = a.plugins,
+                    .llm = a.llm};
   s.api = api_new(&adeps);
   if (lh_routes_open(&a.lua, (const char *const *)a.cfg.route_dirs, a.cfg.route_dir_count,
                      &s.routes, err, sizeof err) < 0) {
@@ -264,6 +265,8 @@ int cli_serve(int argc, char **argv) {
                                   .ws_connections = ws_connections,
                                   .ws_ud = s.api};
   runtime_metrics_new(&msrc, &s.metrics);
+  if (s.metrics)
+    llm_router_set_metrics(a.llm, runtime_metrics_registry(s.metrics));
   /* The engine was opened before the registry existed: hook commits now. */
   engine_set_commit_observer(s.engine, runtime_metrics_commit, s.metrics);
   http_server_options hopts = {
@@ -275,6 +278,7 @@ int cli_serve(int argc, char **argv) {
     engine_shutdown(s.engine, NULL, NULL);
     engine_free(s.engine);
     lh_routes_close(s.routes);
+    llm_router_set_metrics(a.llm, NULL);
     runtime_metrics_free(s.metrics);
     api_free(s.api);
     event_hub_free(s.hub);
@@ -304,6 +308,7 @@ int cli_serve(int argc, char **argv) {
   lh_routes_close(s.routes); /* before app_stop: its timers use the plugin host */
   api_free(s.api);
   engine_free(s.engine);
+  llm_router_set_metrics(a.llm, NULL);
   runtime_metrics_free(s.metrics);
   app_stop(&a);
   event_hub_free(s.hub);

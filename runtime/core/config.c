@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agentai/plugin.h"
+#include "core/config_internal.h"
 #include "core/log.h"
 #include "core/toml.h"
 
@@ -103,6 +104,7 @@ void config_defaults(config *cfg) {
   cfg->route_dir_count = cfg->route_dirs ? 1 : 0;
   cfg->engine_max_running = 16;
   cfg->log_level = AGENTAI_LOG_INFO;
+  config_llm_defaults(cfg);
 }
 
 void config_free(config *cfg) {
@@ -119,6 +121,7 @@ void config_free(config *cfg) {
   cfg->workflow_dir_count = 0;
   cJSON_Delete(cfg->plugin_settings);
   cfg->plugin_settings = NULL;
+  config_llm_free(cfg);
 }
 
 static int host_char_ok(char c, int bracketed) {
@@ -182,27 +185,15 @@ char *config_plugin_json(const config *cfg, const char *plugin_name) {
 /* Schema validation of a parsed file                                     */
 /* ---------------------------------------------------------------------- */
 
-/* Validation runs twice over the same tree: first to find every error
- * without touching cfg, then (apply = 1) to fill it, so that a refused file
- * leaves cfg as it was. */
-typedef struct vctx {
-  config *cfg;
-  const toml_index *ix;
-  const char *file;
-  char *err;
-  size_t err_len;
-  int apply;
-} vctx;
+static const char *const SECTIONS = "server, storage, plugins, lua, engine, llm, cache, log";
 
-static const char *const SECTIONS = "server, storage, plugins, lua, engine, log";
-
-static int line_of(const vctx *V, const char *sec, const char *key) {
+int cfgv_line_of(const vctx *V, const char *sec, const char *key) {
   const char *path[2] = {sec, key};
   int line = toml_index_lookup(V->ix, path, key ? 2 : 1, NULL);
   return line > 0 ? line : 1;
 }
 
-static toml_type type_of(const vctx *V, const char *sec, const cJSON *item) {
+toml_type cfgv_type_of(const vctx *V, const char *sec, const cJSON *item) {
   const char *path[2] = {sec, item->string};
   toml_type t = TOML_NONE;
   toml_index_lookup(V->ix, path, 2, &t);
@@ -210,14 +201,14 @@ static toml_type type_of(const vctx *V, const char *sec, const cJSON *item) {
 }
 
 /* "FILE:LINE: key 'sec.key': <message>" */
-static int key_err(const vctx *V, const char *sec, const char *key, const char *fmt, ...)
+int cfgv_key_err(const vctx *V, const char *sec, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static int key_err(const vctx *V, const char *sec, const char *key, const char *fmt, ...) {
+int cfgv_key_err(const vctx *V, const char *sec, const char *key, const char *fmt, ...) {
   if (!V->err || !V->err_len)
     return AGENTAI_EINVAL;
   char a[128], b[128];
   int n =
-      snprintf(V->err, V->err_len, "%s:%d: key '%s%s%s': ", V->file, line_of(V, sec, key),
+      snprintf(V->err, V->err_len, "%s:%d: key '%s%s%s': ", V->file, cfgv_line_of(V, sec, key),
                printable(sec, a, sizeof a), key ? "." : "", key ? printable(key, b, sizeof b) : "");
   if (n > 0 && (size_t)n < V->err_len) {
     va_list ap;
@@ -228,20 +219,21 @@ static int key_err(const vctx *V, const char *sec, const char *key, const char *
   return AGENTAI_EINVAL;
 }
 
-static int unknown_key(const vctx *V, const char *sec, const char *key, const char *known) {
+int cfgv_unknown_key(const vctx *V, const char *sec, const char *key, const char *known) {
   char a[128], b[128];
   set_err(V->err, V->err_len, "%s:%d: unknown key '%s.%s' (known: %s)", V->file,
-          line_of(V, sec, key), printable(sec, a, sizeof a), printable(key, b, sizeof b), known);
+          cfgv_line_of(V, sec, key), printable(sec, a, sizeof a), printable(key, b, sizeof b),
+          known);
   return AGENTAI_EINVAL;
 }
 
-static int nomem(const vctx *V) {
+int cfgv_nomem(const vctx *V) {
   set_err(V->err, V->err_len, "%s: out of memory", V->file);
   return AGENTAI_ENOMEM;
 }
 
 /* Type name of an array element (elements have no index entry). */
-static const char *json_type_name(const cJSON *v) {
+const char *cfgv_json_type_name(const cJSON *v) {
   if (cJSON_IsString(v))
     return "string";
   if (cJSON_IsNumber(v))
@@ -256,28 +248,28 @@ static const char *json_type_name(const cJSON *v) {
 }
 
 /* A string value of at most cap-1 bytes, non-empty unless allow_empty. */
-static int get_string(const vctx *V, const char *sec, const cJSON *item, const char *desc,
-                      size_t cap, int allow_empty, const char **out) {
-  toml_type t = type_of(V, sec, item);
+int cfgv_get_string(const vctx *V, const char *sec, const cJSON *item, const char *desc, size_t cap,
+                    int allow_empty, const char **out) {
+  toml_type t = cfgv_type_of(V, sec, item);
   if (t != TOML_STRING || !cJSON_IsString(item))
-    return key_err(V, sec, item->string, "expected %s, got %s", desc, toml_type_name(t));
+    return cfgv_key_err(V, sec, item->string, "expected %s, got %s", desc, toml_type_name(t));
   size_t n = strlen(item->valuestring);
   if (!allow_empty && n == 0)
-    return key_err(V, sec, item->string, "expected %s, got an empty string", desc);
+    return cfgv_key_err(V, sec, item->string, "expected %s, got an empty string", desc);
   if (n >= cap)
-    return key_err(V, sec, item->string, "too long (%zu bytes, at most %zu)", n, cap - 1);
+    return cfgv_key_err(V, sec, item->string, "too long (%zu bytes, at most %zu)", n, cap - 1);
   *out = item->valuestring;
   return 0;
 }
 
-static int get_int(const vctx *V, const char *sec, const cJSON *item, const char *desc,
-                   long long min, long long max, long long *out) {
-  toml_type t = type_of(V, sec, item);
+int cfgv_get_int(const vctx *V, const char *sec, const cJSON *item, const char *desc, long long min,
+                 long long max, long long *out) {
+  toml_type t = cfgv_type_of(V, sec, item);
   if (t != TOML_INTEGER || !cJSON_IsNumber(item))
-    return key_err(V, sec, item->string, "expected %s, got %s", desc, toml_type_name(t));
+    return cfgv_key_err(V, sec, item->string, "expected %s, got %s", desc, toml_type_name(t));
   double d = item->valuedouble;
   if (d < (double)min || d > (double)max)
-    return key_err(V, sec, item->string, "%.0f is out of range (%lld..%lld)", d, min, max);
+    return cfgv_key_err(V, sec, item->string, "%.0f is out of range (%lld..%lld)", d, min, max);
   *out = (long long)d;
   return 0;
 }
@@ -286,30 +278,30 @@ static int get_int(const vctx *V, const char *sec, const cJSON *item, const char
  * (*list, *count) when applying. */
 static int get_string_list(const vctx *V, const char *sec, const cJSON *item, const char *desc,
                            char ***list, size_t *count) {
-  toml_type t = type_of(V, sec, item);
+  toml_type t = cfgv_type_of(V, sec, item);
   if (t != TOML_ARRAY || !cJSON_IsArray(item))
-    return key_err(V, sec, item->string, "expected %s, got %s", desc, toml_type_name(t));
+    return cfgv_key_err(V, sec, item->string, "expected %s, got %s", desc, toml_type_name(t));
   size_t n = 0;
   for (const cJSON *el = item->child; el; el = el->next, n++) {
     if (!cJSON_IsString(el) || !el->valuestring[0])
-      return key_err(V, sec, item->string, "element %zu: expected a non-empty string, got %s", n,
-                     cJSON_IsString(el) ? "an empty string" : json_type_name(el));
+      return cfgv_key_err(V, sec, item->string, "element %zu: expected a non-empty string, got %s",
+                          n, cJSON_IsString(el) ? "an empty string" : cfgv_json_type_name(el));
     if (strlen(el->valuestring) >= CONFIG_PATH_MAX)
-      return key_err(V, sec, item->string, "element %zu: too long (at most %d bytes)", n,
-                     CONFIG_PATH_MAX - 1);
+      return cfgv_key_err(V, sec, item->string, "element %zu: too long (at most %d bytes)", n,
+                          CONFIG_PATH_MAX - 1);
   }
   if (!V->apply)
     return 0;
   const char **items = calloc(n ? n : 1, sizeof *items);
   if (!items)
-    return nomem(V);
+    return cfgv_nomem(V);
   size_t i = 0;
   for (const cJSON *el = item->child; el; el = el->next)
     items[i++] = el->valuestring;
   char **copy = dup_list(items, NULL, n);
   free(items);
   if (!copy)
-    return nomem(V);
+    return cfgv_nomem(V);
   free_list(*list, *count);
   *list = copy;
   *count = n;
@@ -321,26 +313,26 @@ static int check_section_table(const vctx *V, const cJSON *sec) {
   const char *path[1] = {sec->string};
   toml_index_lookup(V->ix, path, 1, &t);
   if (t != TOML_TABLE || !cJSON_IsObject(sec))
-    return key_err(V, sec->string, NULL, "expected a table ([%s]), got %s", sec->string,
-                   toml_type_name(t));
+    return cfgv_key_err(V, sec->string, NULL, "expected a table ([%s]), got %s", sec->string,
+                        toml_type_name(t));
   return 0;
 }
 
 static int v_server(const vctx *V, const cJSON *sec) {
   for (const cJSON *it = sec->child; it; it = it->next) {
     if (strcmp(it->string, "listen") != 0)
-      return unknown_key(V, "server", it->string, "listen");
+      return cfgv_unknown_key(V, "server", it->string, "listen");
     const char *s = NULL;
-    int rc = get_string(V, "server", it, "a \"HOST:PORT\" string", 512, 0, &s);
+    int rc = cfgv_get_string(V, "server", it, "a \"HOST:PORT\" string", 512, 0, &s);
     if (rc < 0)
       return rc;
     char host[sizeof V->cfg->listen_host];
     int port;
     if (config_parse_listen(s, host, sizeof host, &port) < 0)
-      return key_err(V, "server", it->string,
-                     "expected \"HOST:PORT\" with a port from 0 to 65535 (\"[::1]:PORT\" for "
-                     "IPv6), got '%s'",
-                     s);
+      return cfgv_key_err(V, "server", it->string,
+                          "expected \"HOST:PORT\" with a port from 0 to 65535 (\"[::1]:PORT\" for "
+                          "IPv6), got '%s'",
+                          s);
     if (V->apply) {
       memcpy(V->cfg->listen_host, host, sizeof host);
       V->cfg->listen_port = port;
@@ -355,18 +347,19 @@ static int v_storage(const vctx *V, const cJSON *sec) {
     const char *s;
     int rc;
     if (strcmp(it->string, "data_dir") == 0) {
-      if ((rc = get_string(V, "storage", it, "a non-empty path", sizeof cfg->data_dir, 0, &s)) < 0)
+      if ((rc = cfgv_get_string(V, "storage", it, "a non-empty path", sizeof cfg->data_dir, 0,
+                                &s)) < 0)
         return rc;
       if (V->apply)
         copy_str(cfg->data_dir, sizeof cfg->data_dir, s);
     } else if (strcmp(it->string, "backend") == 0) {
-      if ((rc = get_string(V, "storage", it, "a storage backend name", sizeof cfg->storage_backend,
-                           0, &s)) < 0)
+      if ((rc = cfgv_get_string(V, "storage", it, "a storage backend name",
+                                sizeof cfg->storage_backend, 0, &s)) < 0)
         return rc;
       if (V->apply)
         copy_str(cfg->storage_backend, sizeof cfg->storage_backend, s);
     } else {
-      return unknown_key(V, "storage", it->string, "data_dir, backend");
+      return cfgv_unknown_key(V, "storage", it->string, "data_dir, backend");
     }
   }
   return 0;
@@ -378,7 +371,7 @@ static int v_plugins(const vctx *V, const cJSON *sec) {
     const char *s = NULL;
     int rc;
     if (strcmp(it->string, "dir") == 0) {
-      if ((rc = get_string(V, "plugins", it, "a path", sizeof cfg->plugin_dir, 1, &s)) < 0)
+      if ((rc = cfgv_get_string(V, "plugins", it, "a path", sizeof cfg->plugin_dir, 1, &s)) < 0)
         return rc;
       if (V->apply)
         copy_str(cfg->plugin_dir, sizeof cfg->plugin_dir, s);
@@ -386,23 +379,23 @@ static int v_plugins(const vctx *V, const cJSON *sec) {
       if ((rc = get_string_list(V, "plugins", it, "an array of plugin names or paths",
                                 &cfg->plugin_load, &cfg->plugin_load_count)) < 0)
         return rc;
-    } else if (type_of(V, "plugins", it) == TOML_TABLE && cJSON_IsObject(it)) {
+    } else if (cfgv_type_of(V, "plugins", it) == TOML_TABLE && cJSON_IsObject(it)) {
       if (!it->string[0])
-        return key_err(V, "plugins", it->string, "a plugin section needs a plugin name");
+        return cfgv_key_err(V, "plugins", it->string, "a plugin section needs a plugin name");
       if (!V->apply)
         continue;
       /* Verbatim: the plugin validates its own section when it starts. */
       cJSON *copy = cJSON_Duplicate(it, 1);
       if (!copy)
-        return nomem(V);
+        return cfgv_nomem(V);
       if (!cfg->plugin_settings && !(cfg->plugin_settings = cJSON_CreateObject())) {
         cJSON_Delete(copy);
-        return nomem(V);
+        return cfgv_nomem(V);
       }
       cJSON_DeleteItemFromObjectCaseSensitive(cfg->plugin_settings, it->string);
       cJSON_AddItemToObject(cfg->plugin_settings, it->string, copy);
     } else {
-      return unknown_key(V, "plugins", it->string, "dir, load, and [plugins.<name>] tables");
+      return cfgv_unknown_key(V, "plugins", it->string, "dir, load, and [plugins.<name>] tables");
     }
   }
   return 0;
@@ -414,17 +407,17 @@ static int v_lua(const vctx *V, const cJSON *sec) {
     long long v;
     int rc;
     if (strcmp(it->string, "memory_limit_mb") == 0) {
-      if ((rc = get_int(V, "lua", it, "a positive integer", 1, 65536, &v)) < 0)
+      if ((rc = cfgv_get_int(V, "lua", it, "a positive integer", 1, 65536, &v)) < 0)
         return rc;
       if (V->apply)
         cfg->lua_memory_limit = (size_t)v * 1024 * 1024;
     } else if (strcmp(it->string, "cpu_limit") == 0) {
-      if ((rc = get_int(V, "lua", it, "a non-negative integer", 0, CONFIG_INT_MAX, &v)) < 0)
+      if ((rc = cfgv_get_int(V, "lua", it, "a non-negative integer", 0, CONFIG_INT_MAX, &v)) < 0)
         return rc;
       if (V->apply)
         cfg->lua_cpu_limit = (uint64_t)v;
     } else if (strcmp(it->string, "slice_instructions") == 0) {
-      if ((rc = get_int(V, "lua", it, "a positive integer", 1000, 100000000, &v)) < 0)
+      if ((rc = cfgv_get_int(V, "lua", it, "a positive integer", 1000, 100000000, &v)) < 0)
         return rc;
       if (V->apply)
         cfg->lua_slice_instructions = (uint32_t)v;
@@ -437,9 +430,9 @@ static int v_lua(const vctx *V, const cJSON *sec) {
                                 &cfg->route_dir_count)) < 0)
         return rc;
     } else {
-      return unknown_key(V, "lua", it->string,
-                         "memory_limit_mb, cpu_limit, slice_instructions, workflow_path, "
-                         "route_path");
+      return cfgv_unknown_key(V, "lua", it->string,
+                              "memory_limit_mb, cpu_limit, slice_instructions, workflow_path, "
+                              "route_path");
     }
   }
   return 0;
@@ -450,8 +443,8 @@ static int v_engine(const vctx *V, const cJSON *sec) {
     long long v = 0;
     int rc;
     if (strcmp(it->string, "max_running") != 0)
-      return unknown_key(V, "engine", it->string, "max_running");
-    if ((rc = get_int(V, "engine", it, "an integer from 1 to 10000", 1, 10000, &v)) < 0)
+      return cfgv_unknown_key(V, "engine", it->string, "max_running");
+    if ((rc = cfgv_get_int(V, "engine", it, "an integer from 1 to 10000", 1, 10000, &v)) < 0)
       return rc;
     if (V->apply)
       V->cfg->engine_max_running = (int)v;
@@ -463,14 +456,14 @@ static int v_log(const vctx *V, const cJSON *sec) {
   static const char *const desc = "one of \"debug\", \"info\", \"warn\", \"error\"";
   for (const cJSON *it = sec->child; it; it = it->next) {
     if (strcmp(it->string, "level") != 0)
-      return unknown_key(V, "log", it->string, "level");
+      return cfgv_unknown_key(V, "log", it->string, "level");
     const char *s = NULL;
-    int rc = get_string(V, "log", it, desc, 64, 1, &s);
+    int rc = cfgv_get_string(V, "log", it, desc, 64, 1, &s);
     if (rc < 0)
       return rc;
     int level = log_level_parse(s);
     if (level < 0)
-      return key_err(V, "log", it->string, "expected %s, got '%s'", desc, s);
+      return cfgv_key_err(V, "log", it->string, "expected %s, got '%s'", desc, s);
     if (V->apply)
       V->cfg->log_level = level;
   }
@@ -492,10 +485,14 @@ static int validate(const vctx *V, const cJSON *root) {
       fn = v_engine;
     else if (strcmp(sec->string, "log") == 0)
       fn = v_log;
+    else if (strcmp(sec->string, "llm") == 0)
+      fn = cfgv_llm;
+    else if (strcmp(sec->string, "cache") == 0)
+      fn = cfgv_cache;
     if (!fn) {
       char a[128];
       set_err(V->err, V->err_len, "%s:%d: unknown section '%s' (known: %s)", V->file,
-              line_of(V, sec->string, NULL), printable(sec->string, a, sizeof a), SECTIONS);
+              cfgv_line_of(V, sec->string, NULL), printable(sec->string, a, sizeof a), SECTIONS);
       return AGENTAI_EINVAL;
     }
     int rc = check_section_table(V, sec);
@@ -839,6 +836,8 @@ char *config_to_json(const config *cfg) {
   if (!eng)
     goto done;
   cJSON_AddNumberToObject(eng, "max_running", cfg->engine_max_running);
+  if (config_llm_to_json(cfg, root) < 0)
+    goto done;
   int lvl = cfg->log_level >= 0 && cfg->log_level <= 3 ? cfg->log_level : AGENTAI_LOG_INFO;
   cJSON_AddStringToObject(logsec, "level", LEVEL_NAMES[lvl]);
   cJSON_AddStringToObject(root, "source", cfg->source);

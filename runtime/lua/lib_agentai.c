@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "agentai/provider.h"
+#include "llm/llm.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "lua/internal.h"
@@ -123,20 +124,18 @@ static int push_json_or_error(lua_State *L, const op_bytes *b, int err_code, con
 
 /* ---- ai.llm ---- */
 
-typedef struct llm_call {
+typedef struct llm_op {
   lh_op *op;
   lh_jcall *jc; /* when the workflow has a journal */
-  const agentai_provider_def *provider;
-  void *call;
-  agentai_chat_sink sink;
+  llm_call *call;
   int err;
   int64_t retry_after_ms;
   op_bytes response;
   char message[256];
-} llm_call;
+} llm_op;
 
 static void llm_recorded(void *ud, int err) {
-  llm_call *c = ud;
+  llm_op *c = ud;
   if (err < 0 && c->err == 0) {
     /* The call happened but is not durable: fail the attempt rather than
      * risk making it again after a crash without knowing. */
@@ -147,20 +146,16 @@ static void llm_recorded(void *ud, int err) {
   lh_op_complete(c->op);
 }
 
-static void llm_done(void *ud, const agentai_chat_outcome *o) {
-  llm_call *c = ud;
+static void llm_done(void *ud, const llm_result *o) {
+  llm_op *c = ud;
   c->call = NULL;
   c->err = o->err;
   c->retry_after_ms = o->retry_after_ms;
   if (o->err == 0) {
-    if (!o->response_json) {
-      c->err = AGENTAI_EMALFORMED;
-      snprintf(c->message, sizeof c->message, "provider returned no response");
-    } else if (bytes_copy(&c->response, o->response_json, o->response_len) < 0) {
+    if (bytes_copy(&c->response, o->response_json, o->response_len) < 0)
       c->err = AGENTAI_ENOMEM;
-    }
   } else {
-    snprintf(c->message, sizeof c->message, "%s", o->message ? o->message : "");
+    snprintf(c->message, sizeof c->message, "ai.llm.chat: %s", o->message ? o->message : "");
   }
   lh_vm *vm = c->op->vm;
   if (c->jc && vm && !lh_op_detached(c->op)) {
@@ -178,7 +173,7 @@ static void llm_done(void *ud, const agentai_chat_outcome *o) {
 }
 
 static int llm_push(lua_State *L, lh_op *op) {
-  llm_call *c = op->data;
+  llm_op *c = op->data;
   if (c->err) {
     lh_push_error(L, c->err, c->message, c->retry_after_ms);
     return 0;
@@ -188,36 +183,40 @@ static int llm_push(lua_State *L, lh_op *op) {
 }
 
 static void llm_release(lh_op *op) {
-  llm_call *c = op->data;
+  llm_op *c = op->data;
   bytes_free(&c->response);
   free(c->jc);
 }
 
-static void llm_cancel(lh_op *op) {
-  llm_call *c = op->data;
+static void llm_op_cancel(lh_op *op) {
+  llm_op *c = op->data;
   if (c->call)
-    c->provider->cancel(c->provider->ud, c->call);
+    llm_cancel(c->call);
+  c->call = NULL;
 }
 
+/* ai.llm.chat{model=, messages=, ..., provider=?, cache=?}: through the model router.
+ * `provider` calls that provider directly; `cache = false` skips the response cache. */
 static int llm_chat(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   lh_vm *vm = lh_vm_of(L);
-  const char *fallback = vm->run.default_provider    ? vm->run.default_provider
-                         : vm->svc->default_provider ? vm->svc->default_provider
-                                                     : "mock";
+  if (!vm->svc->llm)
+    return lh_raise(L, AGENTAI_ENOTSUP, "ai.llm.chat: no model router is running", -1);
+  const char *fallback =
+      vm->run.default_provider ? vm->run.default_provider : vm->svc->default_provider;
   lua_getfield(L, 1, "provider");
   const char *name = luaL_optstring(L, -1, fallback);
-  const agentai_provider_def *p =
-      vm->svc->plugins ? plugin_find_provider(vm->svc->plugins, name) : NULL;
-  if (!p)
-    return lh_raise(L, AGENTAI_ENOENT,
-                    lua_pushfstring(L, "ai.llm.chat: no provider named '%s' is loaded", name), -1);
-  /* The request is the table minus `provider`, which names the plugin. */
+  lua_getfield(L, 1, "cache");
+  int cache_mode =
+      lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1) ? LLM_CACHE_BYPASS : LLM_CACHE_USE;
+  lua_pop(L, 1);
+  /* The request is the table minus `provider` and `cache`, which are the router's. */
   lua_newtable(L);
   lua_pushnil(L);
   while (lua_next(L, 1)) {
-    if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "provider") == 0) {
+    if (lua_type(L, -2) == LUA_TSTRING && (strcmp(lua_tostring(L, -2), "provider") == 0 ||
+                                           strcmp(lua_tostring(L, -2), "cache") == 0)) {
       lua_pop(L, 1);
       continue;
     }
@@ -236,13 +235,14 @@ static int llm_chat(lua_State *L) {
     return lh_raise(L, AGENTAI_EINVAL,
                     lua_pushfstring(L, "ai.llm.chat: request is not JSON-encodable: %s", why), -1);
   lh_jcall jc;
-  uint64_t h = lh_journal_hash(lh_journal_hash(0, name, strlen(name)), json, len);
+  uint64_t h =
+      lh_journal_hash(lh_journal_hash(0, name ? name : "", name ? strlen(name) : 0), json, len);
   if (lh_journal_begin(L, "llm.chat", h, &jc)) {
     free(json);
     return lh_journal_replay(L, &jc);
   }
-  lh_op *op = lh_op_begin(L, "ai.llm.chat", sizeof(llm_call), llm_push);
-  llm_call *c = op->data;
+  lh_op *op = lh_op_begin(L, "ai.llm.chat", sizeof(llm_op), llm_push);
+  llm_op *c = op->data;
   c->op = op;
   if (jc.active && !(c->jc = malloc(sizeof jc))) {
     free(json);
@@ -251,20 +251,18 @@ static int llm_chat(lua_State *L) {
   }
   if (c->jc)
     *c->jc = jc;
-  c->provider = p;
-  c->sink.ud = c;
-  c->sink.done = llm_done;
   op->release = llm_release;
-  op->cancel = p->cancel ? llm_cancel : NULL;
-  void *call = NULL;
-  int rc = p->chat(p->ud, json, len, &c->sink, &call);
+  op->cancel = llm_op_cancel;
+  llm_request req = {
+      .kind = LLM_CHAT, .json = json, .len = len, .provider = name, .cache_mode = cache_mode};
+  llm_sink sink = {.ud = c, .done = llm_done};
+  llm_call *call = NULL;
+  char err[256];
+  int rc = llm_start(vm->svc->llm, &req, &sink, &call, err, sizeof err);
   free(json);
   if (rc < 0) {
     lh_op_abort(op);
-    return lh_raise(L, rc,
-                    lua_pushfstring(L, "ai.llm.chat: provider '%s' refused the request: %s", name,
-                                    agentai_strerror(rc)),
-                    -1);
+    return lh_raise(L, rc, lua_pushfstring(L, "ai.llm.chat: %s", err), -1);
   }
   if (!op->completed)
     c->call = call;

@@ -18,7 +18,8 @@ typedef struct lh_services {
   plugin_registry *plugins;     /**< providers for ai.llm */
   store *store;                 /**< ai.kv; NULL = ai.kv calls fail with a clear error */
   const config *cfg;            /**< limits and workflow_dirs */
-  const char *default_provider; /**< ai.llm.chat without provider=; NULL = "mock" */
+  const char *default_provider; /**< ai.llm.chat without provider=; NULL = the router's choice */
+  struct llm_router *llm;       /**< the model router; NULL = ai.llm calls fail with a clear error */
 } lh_services;
 
 typedef struct lh_workflow lh_workflow;

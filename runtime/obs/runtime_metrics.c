@@ -174,3 +174,7 @@ void runtime_metrics_respond(runtime_metrics *rm, http_request *req) {
   http_respond(req, 200, METRICS_CONTENT_TYPE, text, len);
   free(text);
 }
+
+metrics *runtime_metrics_registry(runtime_metrics *rm) {
+  return rm ? rm->m : NULL;
+}

@@ -7,6 +7,7 @@
 #include "engine/engine.h"
 #include "engine/events.h"
 #include "http/server.h"
+#include "obs/metrics.h"
 
 typedef struct runtime_metrics runtime_metrics;
 
@@ -30,6 +31,9 @@ void runtime_metrics_http(runtime_metrics *rm, const char *route, const char *me
 
 /** Records one storage commit as seen by the engine (submit to durable). */
 void runtime_metrics_commit(void *rm, double seconds);
+
+/** The registry behind it, for subsystems that register their own families. */
+metrics *runtime_metrics_registry(runtime_metrics *rm);
 
 /** Answers req with the text exposition. */
 void runtime_metrics_respond(runtime_metrics *rm, http_request *req);

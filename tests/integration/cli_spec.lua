@@ -24,14 +24,14 @@ describe("agentai CLI", function()
   it("prints versions", function()
     local r = T.agentai({ "version" })
     assert.are.equal(0, r.code)
-    assert.truthy(r.stdout:match("^agentai %d+%.%d+%.%d+ %(plugin ABI 1%.0, Lua 5%.4"), r.stdout)
+    assert.truthy(r.stdout:match("^agentai %d+%.%d+%.%d+ %(plugin ABI 1%.1, Lua 5%.4"), r.stdout)
   end)
 
   it("lists the default plugins with version, ABI and registrations", function()
     local r = T.agentai({ "plugins", "list" })
     assert.are.equal(0, r.code, r.stderr)
-    assert.truthy(r.stdout:match("provider%-mock%s+%S+%s+1%.0%s+provider:mock"), r.stdout)
-    assert.truthy(r.stdout:match("storage%-lmdb%s+%S+%s+1%.0%s+storage:lmdb"), r.stdout)
+    assert.truthy(r.stdout:match("provider%-mock%s+%S+%s+1%.1%s+provider:mock"), r.stdout)
+    assert.truthy(r.stdout:match("storage%-lmdb%s+%S+%s+1%.1%s+storage:lmdb"), r.stdout)
   end)
 
   it("checks a good plugin file", function()
@@ -44,8 +44,8 @@ describe("agentai CLI", function()
   local cases = {
     { "no_entry.so", "no 'agentai_plugin_entry' symbol: not an agentai plugin" },
     { "bad_magic.so", "bad descriptor magic 0xdeadbeef (expected 0x49414741)" },
-    { "abi_major.so", "plugin ABI 2.0 is incompatible with host ABI 1.0 (the major must be equal)" },
-    { "abi_minor_newer.so", "plugin ABI 1.3 is newer than host ABI 1.0: upgrade agentai" },
+    { "abi_major.so", "plugin ABI 2.0 is incompatible with host ABI 1.1 (the major must be equal)" },
+    { "abi_minor_newer.so", "plugin ABI 1.4 is newer than host ABI 1.1: upgrade agentai" },
     { "init_fails.so", "plugin 'init-fails' failed to initialize: cannot reach the license server" },
     { "not_a_plugin.so", "not a loadable shared object" },
     { "null_descriptor.so", "returned NULL instead of a descriptor" },

@@ -40,7 +40,7 @@ describe("agentai serve", function()
     local r = T.http("GET", url("/version"))
     assert.are.equal(200, r.status)
     assert.truthy(r.json.version:match("^%d+%.%d+%.%d+$"))
-    assert.are.equal("1.0", r.json.abi)
+    assert.are.equal("1.1", r.json.abi)
     assert.truthy(r.json.lua:find("Lua 5.4", 1, true))
   end)
 
