@@ -247,6 +247,8 @@ void lh_journal_notify(lh_vm *vm, const char *kind, const char *result_json, siz
 
 /* lib_agentai.c */
 int lh_open_agentai(lua_State *L);
+/* lib_http.c: sets ai.http (read-only) on the module table at the top of the stack */
+void lh_http_register(lua_State *L);
 /** Raises a structured error {kind, message, retryable, retry_after} whose
  *  tostring is "where: kind: message". */
 int lh_raise(lua_State *L, int err, const char *message, int64_t retry_after_ms);

@@ -9,6 +9,7 @@
 #include "agentai/storage.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "plugin/loader.h"
 
 static host_ctx *ctx_of(const agentai_host *host) {
   return (host_ctx *)host->host_ctx;
@@ -235,6 +236,23 @@ static const char *h_data_dir(const agentai_host *host) {
   return plugin_registry_data_dir(ctx_of(host)->reg);
 }
 
+/* ---- HTTP (ABI 1.1) ---- */
+
+static int h_http_request(const agentai_host *host, const agentai_http_request *req,
+                          const agentai_http_sink *sink, agentai_http_call **out) {
+  if (!req || !sink || !out)
+    return AGENTAI_EINVAL;
+  net_client *net = plugin_registry_net(ctx_of(host)->reg);
+  if (!net)
+    return AGENTAI_EBUSY; /* shutting down (or the client could not be made) */
+  return net_request_start(net, req, sink, out);
+}
+
+static void h_http_cancel(const agentai_host *host, agentai_http_call *call) {
+  (void)host;
+  net_request_cancel(NULL, call); /* the handle knows its client */
+}
+
 void host_table_init(agentai_host *host, host_ctx *ctx) {
   memset(host, 0, sizeof *host);
   host->size = sizeof *host;
@@ -254,4 +272,6 @@ void host_table_init(agentai_host *host, host_ctx *ctx) {
   host->register_provider = h_register_provider;
   host->register_storage = h_register_storage;
   host->data_dir = h_data_dir;
+  host->http_request = h_http_request;
+  host->http_cancel = h_http_cancel;
 }

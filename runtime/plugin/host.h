@@ -1,5 +1,5 @@
 /* plugin/host.h — the host services table given to plugins (log, memory, timers, work, post,
- * registration). */
+ * registration, HTTP). */
 #pragma once
 
 #include <uv.h>

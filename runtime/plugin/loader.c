@@ -50,6 +50,8 @@ struct plugin_registry {
   size_t n_storages;
   agentai_host runtime_host; /* host table for runtime code and tests */
   host_ctx runtime_ctx;
+  net_client *net; /* created on first use */
+  int closing;     /* plugin_registry_free has begun: no new HTTP client */
 };
 
 int plugin_registry_new(uv_loop_t *loop, const char *data_dir, plugin_registry **out) {
@@ -83,6 +85,12 @@ const char *plugin_registry_data_dir(plugin_registry *reg) {
 
 const agentai_host *plugin_runtime_host(plugin_registry *reg) {
   return &reg->runtime_host;
+}
+
+net_client *plugin_registry_net(plugin_registry *reg) {
+  if (!reg->net && !reg->closing && net_client_new(reg->loop, &reg->net) < 0)
+    reg->net = NULL;
+  return reg->closing ? NULL : reg->net;
 }
 
 /* Copies a size-prefixed definition: fields beyond what the plugin built
@@ -462,6 +470,7 @@ const agentai_storage_def *plugin_find_storage(const plugin_registry *reg, const
 void plugin_registry_free(plugin_registry *reg) {
   if (!reg)
     return;
+  reg->closing = 1; /* no new requests; those in flight may still be cancelled */
   for (size_t i = 0; i < reg->n_providers; i++)
     if (reg->providers[i].def.close)
       reg->providers[i].def.close(reg->providers[i].def.ud);
@@ -472,6 +481,10 @@ void plugin_registry_free(plugin_registry *reg) {
       p->desc->shutdown(p->state);
     free(p);
   }
+  /* After the providers and plugins: their close and shutdown may cancel
+   * requests, which needs the client. */
+  net_client_close(reg->net);
+  reg->net = NULL;
   host_post_queue_close(reg->posts);
   free(reg->plugins);
   free(reg->providers);

@@ -8,6 +8,7 @@
 #include "agentai/provider.h"
 #include "agentai/storage.h"
 #include "core/config.h"
+#include "net/net.h"
 
 /** One loaded plugin, as `agentai plugins list` shows it. */
 typedef struct plugin_info {
@@ -67,11 +68,17 @@ const agentai_storage_def *plugin_find_storage(const plugin_registry *reg, const
  *  host-style services, e.g. tests). */
 const agentai_host *plugin_runtime_host(plugin_registry *reg);
 
+/** The registry's HTTP client, shared by plugins (host->http_request) and
+ *  the runtime (ai.http.request); created on first use. NULL when it cannot
+ *  be created or the registry is shutting down. Valid until
+ *  plugin_registry_free. */
+net_client *plugin_registry_net(plugin_registry *reg);
+
 /**
- * Shutdown: closes providers, runs every plugin's shutdown(), drains posts
- * still queued. Libraries stay mapped (never dlclose). Does not close
- * storage databases: the owner of an open agentai_storage closes it first.
- * Its handles close asynchronously: run uv_run(loop, UV_RUN_DEFAULT) once
- * afterwards, before uv_loop_close.
+ * Shutdown: closes providers, runs every plugin's shutdown(), closes the HTTP
+ * client (requests still in flight are cancelled), drains posts still queued. Libraries stay mapped
+ * (never dlclose). Does not close storage databases: the owner of an open agentai_storage closes it
+ * first. Its handles close asynchronously: run uv_run(loop, UV_RUN_DEFAULT) once afterwards, before
+ * uv_loop_close.
  */
 void plugin_registry_free(plugin_registry *reg);
