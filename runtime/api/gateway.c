@@ -348,7 +348,7 @@ int api_gateway(api *a, http_request *req, const char *rest) {
   if (strcmp(rest, "/models") == 0 || strncmp(rest, "/models/", 8) == 0) {
     http_request_set_route(req, rest[7] ? "/v1/models/{id}" : "/v1/models");
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-      api_method_not_allowed(req, "GET");
+      api_method_not_allowed(req, "GET, HEAD");
     else
       models(a, req, rest[7] ? rest + 8 : NULL);
     return 1;
