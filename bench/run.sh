@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs every benchmark of a build in sequence, then prints each one's result line and JSON line.
 # usage: bench/run.sh BUILD_DIR   (data goes to BUILD_DIR/bench-data, on the build's disk)
-# BENCH_QUICK=1 shortens the load benchmarks (task submission, listing, HTTP, memory) for a check.
+# BENCH_QUICK=1 shortens the load benchmarks (task submission, listing, HTTP, memory, gateway) for a check.
 set -eu
 
 if [ $# -ne 1 ] || [ ! -d "$1/bench" ]; then
@@ -50,6 +50,7 @@ BENCH_BIN=$(cd "$(dirname "$0")" && pwd)
 run_bench footprint.sh "$BUILD_DIR"
 run_bench http_throughput.sh "$BUILD_DIR"
 run_bench memory.sh "$BUILD_DIR"
+run_bench gateway.sh "$BUILD_DIR"
 BENCH_BIN=$BENCH_BIN_BUILD
 
 echo

@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages needed to build, run and test agentai.
 # Idempotent: only missing packages are installed; a no-op when all are present.
 # With --bench, also the peers and load tools of the benchmarks (nginx with the Lua module and
-# lua-cjson, wrk, hyperfine).
+# lua-cjson, wrk, hyperfine) and, from npm, Portkey's gateway (bench/package.json, into
+# bench/node_modules).
 set -eu
 
 PACKAGES="
@@ -31,6 +32,16 @@ if [ "${1:-}" = "--bench" ]; then
   PACKAGES="$PACKAGES nginx nginx-light libnginx-mod-http-lua lua-cjson wrk hyperfine"
 fi
 
+# bench_npm: the npm peers of the benchmarks (bench/gateway.sh), from bench/package-lock.json.
+# --ignore-scripts: Portkey's only install script patches its own source tree, not shipped.
+bench_npm() {
+  [ "${1:-}" = "--bench" ] || return 0
+  bench_dir=$(cd "$(dirname "$0")/../bench" && pwd)
+  [ -f "$bench_dir/node_modules/@portkey-ai/gateway/build/start-server.js" ] && return 0
+  echo "install-deps: npm ci in bench/ (@portkey-ai/gateway)" >&2
+  (cd "$bench_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+}
+
 missing=""
 for p in $PACKAGES; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -39,6 +50,7 @@ for p in $PACKAGES; do
 done
 
 if [ -z "$missing" ]; then
+  bench_npm "${1:-}"
   exit 0
 fi
 
@@ -54,3 +66,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+bench_npm "${1:-}"
