@@ -33,7 +33,10 @@ describe("agentai serve", function()
     local names = table.concat(r.json.checks.plugins.loaded, ",")
     assert.truthy(names:find("storage-lmdb", 1, true), names)
     assert.truthy(names:find("provider-mock", 1, true), names)
-    assert.are.same({ "mock" }, r.json.checks.plugins.providers)
+    -- The embedded default registers each provider plugin's default provider.
+    local providers = r.json.checks.plugins.providers
+    table.sort(providers)
+    assert.are.same({ "mock", "ollama", "openai" }, providers)
   end)
 
   it("answers GET /version", function()
