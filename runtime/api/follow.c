@@ -71,6 +71,11 @@ static void on_live(void *ud, const event_msg *ev) {
     f->dirty = 1;
     return;
   }
+  if (ev->seq == 0 && ev->gseq == 0) { /* live-only (task.delta): no place in the sequence */
+    if (f->fn(f->ud, ev) < 0)
+      f->stopped = 1;
+    return;
+  }
   uint64_t cursor = f->scope == EVENT_SCOPE_TASK ? ev->seq : ev->gseq;
   if (cursor <= f->last)
     return;

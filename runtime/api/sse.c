@@ -36,7 +36,10 @@ static void sse_closed(void *ud, http_stream *s, int reason) {
 static int send_event(void *ud, const event_msg *ev) {
   sse *x = ud;
   char head[160];
-  int n = snprintf(head, sizeof head, "id: %" PRIu64 "\nevent: %s\ndata: ", ev->seq, ev->type);
+  /* A live-only event (seq 0) carries no id: Last-Event-ID must not move. */
+  int n = ev->seq
+              ? snprintf(head, sizeof head, "id: %" PRIu64 "\nevent: %s\ndata: ", ev->seq, ev->type)
+              : snprintf(head, sizeof head, "event: %s\ndata: ", ev->type);
   /* The JSON is on one line, so one data: field carries it. */
   if (http_stream_write(x->s, head, (size_t)n) < 0 ||
       http_stream_write(x->s, ev->json, ev->len) < 0 || http_stream_write(x->s, "\n\n", 2) < 0)

@@ -45,12 +45,12 @@ typedef struct config {
   int engine_max_running; /**< task attempts running at once, default 16 */
 
   /* [llm] (core/config_llm.c) */
-  char llm_default_provider[64]; /**< provider for models no group or provider claims; "mock" */
-  uint32_t llm_timeout_ms;       /**< time limit of one provider attempt, default 120000 */
-  int llm_retries;               /**< retries of one deployment on retryable errors, default 2 */
-  uint32_t llm_retry_base_ms;    /**< first backoff, doubled per retry (with jitter); 250 */
-  uint32_t llm_retry_max_ms;     /**< backoff cap; a longer Retry-After moves on; 8000 */
-  int llm_cooldown_failures;     /**< failures within the window that cool a deployment; 3 */
+  char llm_default_provider[64];   /**< provider for models no group or provider claims; "mock" */
+  uint32_t llm_timeout_ms;         /**< time limit of one provider attempt, default 120000 */
+  int llm_retries;                 /**< retries of one deployment on retryable errors, default 2 */
+  uint32_t llm_retry_base_ms;      /**< first backoff, doubled per retry (with jitter); 250 */
+  uint32_t llm_retry_max_ms;       /**< backoff cap; a longer Retry-After moves on; 8000 */
+  int llm_cooldown_failures;       /**< failures within the window that cool a deployment; 3 */
   uint32_t llm_cooldown_window_ms; /**< 60000 */
   uint32_t llm_cooldown_ms;        /**< how long a cooled deployment is skipped; 30000 */
   /** Model groups: object, public name -> {"deployments":[{"provider","model","weight",
@@ -58,10 +58,10 @@ typedef struct config {
   cJSON *llm_models;
 
   /* [cache] */
-  int cache_enabled;              /**< default 1 */
-  uint32_t cache_ttl_s;           /**< default 3600 */
-  uint32_t cache_memory_mb;       /**< in-memory front bound; default 16 */
-  int cache_nonzero_temperature;  /**< cache requests with temperature > 0; default 0 */
+  int cache_enabled;             /**< default 1 */
+  uint32_t cache_ttl_s;          /**< default 3600 */
+  uint32_t cache_memory_mb;      /**< in-memory front bound; default 16 */
+  int cache_nonzero_temperature; /**< cache requests with temperature > 0; default 0 */
 
   /* [log] */
   int log_level; /**< AGENTAI_LOG_* */

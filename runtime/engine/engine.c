@@ -618,6 +618,37 @@ static void hook_call(void *ud, const char *kind, const char *result_json, size_
   cJSON_Delete(r);
 }
 
+/* task.delta: live-only, so a token stream costs no storage writes; seq and
+ * gseq 0 mark it as outside the durable sequence (followers pass it through,
+ * resumption never asks for it). */
+static void hook_delta(void *ud, const char *chunk_json, size_t len) {
+  etask *t = ud;
+  if (!t->eng->d.hub)
+    return;
+  cJSON *ev = cJSON_CreateObject();
+  cJSON_AddStringToObject(ev, "object", "event");
+  cJSON_AddNumberToObject(ev, "seq", 0);
+  cJSON_AddNumberToObject(ev, "gseq", 0);
+  cJSON_AddStringToObject(ev, "type", "task.delta");
+  cJSON_AddStringToObject(ev, "task_id", t->id);
+  cJSON_AddStringToObject(ev, "agent_id", t->agent_id);
+  cJSON *chunk = cJSON_ParseWithLength(chunk_json, len);
+  cJSON_AddItemToObject(ev, "data", chunk ? chunk : cJSON_CreateNull());
+  char *json = cJSON_PrintUnformatted(ev);
+  cJSON_Delete(ev);
+  if (!json)
+    return;
+  event_msg msg = {.task_id = t->id,
+                   .agent_id = t->agent_id,
+                   .seq = 0,
+                   .gseq = 0,
+                   .type = "task.delta",
+                   .json = json,
+                   .len = strlen(json)};
+  event_hub_publish(t->eng->d.hub, &msg);
+  free(json);
+}
+
 /* Runs the attempt's workflow (journal loaded, record says running). */
 static void launch(etask *t) {
   engine *e = t->eng;
@@ -649,7 +680,7 @@ static void launch(etask *t) {
   t->input_json = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(t->rec, "input"));
   int attempt = (int)num_of(t->rec, "attempt", 1);
   snprintf(t->jprefix, sizeof t->jprefix, ENGINE_NS_JOURNAL "%s/%04d/", t->id, attempt);
-  t->hooks = (lh_task_hooks){.ud = t, .emit = hook_emit, .on_call = hook_call};
+  t->hooks = (lh_task_hooks){.ud = t, .emit = hook_emit, .on_call = hook_call, .delta = hook_delta};
   lh_run_options opts = {.input_json = t->input_json,
                          .agent_json = t->agent_json,
                          .default_provider = t->provider[0] ? t->provider : NULL,

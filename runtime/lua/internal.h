@@ -245,6 +245,16 @@ int lh_journal_write(lh_vm *vm, const lh_jcall *jc, char *entry, size_t len,
 void lh_journal_notify(lh_vm *vm, const char *kind, const char *result_json, size_t len,
                        int replayed);
 
+/* callback.c */
+/** A thread holding the function at fn_index, for lh_callback_call; anchored
+ *  on L's stack (keep it there until the call it serves completes). */
+lua_State *lh_callback_new(lua_State *L, int fn_index);
+/** Calls T's function with data (a string, or decoded JSON when as_json) from a
+ *  loop callback while fiber f waits. Not yieldable; counts as f's work.
+ *  Returns 0; 1 when it raised (its error value is left on top of T); -1 when
+ *  the VM or group was killed (nothing left on T: the fiber raises the kill). */
+int lh_callback_call(lua_State *T, lh_fiber *f, const char *data, size_t len, int as_json);
+
 /* lib_agentai.c */
 int lh_open_agentai(lua_State *L);
 /* lib_http.c: sets ai.http (read-only) on the module table at the top of the stack */

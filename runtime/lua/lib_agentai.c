@@ -132,7 +132,24 @@ typedef struct llm_op {
   int64_t retry_after_ms;
   op_bytes response;
   char message[256];
+  lua_State *on_delta; /* thread holding on_delta, or NULL */
+  int delta_failed;    /* on_delta raised: its error is on top of that thread */
 } llm_op;
+
+/* A streamed chunk: to the task's live subscribers (task.delta), then to on_delta. */
+static void llm_delta(void *ud, const char *chunk, size_t len) {
+  llm_op *c = ud;
+  lh_vm *vm = c->op->vm;
+  if (!vm || lh_op_detached(c->op) || c->delta_failed)
+    return;
+  if (vm->run.hooks && vm->run.hooks->delta)
+    vm->run.hooks->delta(vm->run.hooks->ud, chunk, len);
+  int rc = c->on_delta ? lh_callback_call(c->on_delta, c->op->fiber, chunk, len, 1) : 0;
+  if (rc > 0)
+    c->delta_failed = 1; /* the rest of the stream is dropped; raised when the call ends */
+  else if (rc < 0)
+    c->on_delta = NULL; /* killed: the fiber raises it when it resumes */
+}
 
 static void llm_recorded(void *ud, int err) {
   llm_op *c = ud;
@@ -158,12 +175,17 @@ static void llm_done(void *ud, const llm_result *o) {
     snprintf(c->message, sizeof c->message, "ai.llm.chat: %s", o->message ? o->message : "");
   }
   lh_vm *vm = c->op->vm;
-  if (c->jc && vm && !lh_op_detached(c->op)) {
+  /* A call whose on_delta raised is the workflow's failure, not the model's:
+   * it is not journaled, so a replay makes it (and meets the error) again. */
+  if (c->jc && vm && !lh_op_detached(c->op) && !c->delta_failed) {
     if (c->err == 0)
       lh_journal_notify(vm, "llm.chat", c->response.ptr, c->response.len, 0);
     size_t len = 0;
     char *entry = lh_journal_encode(c->jc, c->response.ptr, c->response.len, c->err, c->message,
                                     c->retry_after_ms, &len);
+    /* From here the op waits for the journal, not the router: if the workflow
+     * ends meanwhile, the op is detached and the write's callback frees it. */
+    c->op->cancel = NULL;
     if (entry && lh_journal_write(vm, c->jc, entry, len, llm_recorded, c) == 0)
       return;
     llm_recorded(c, AGENTAI_ENOMEM);
@@ -174,6 +196,10 @@ static void llm_done(void *ud, const llm_result *o) {
 
 static int llm_push(lua_State *L, lh_op *op) {
   llm_op *c = op->data;
+  if (c->delta_failed) {
+    lua_xmove(c->on_delta, L, 1); /* on_delta's own error, raised as it was */
+    return 0;
+  }
   if (c->err) {
     lh_push_error(L, c->err, c->message, c->retry_after_ms);
     return 0;
@@ -195,8 +221,9 @@ static void llm_op_cancel(lh_op *op) {
   c->call = NULL;
 }
 
-/* ai.llm.chat{model=, messages=, ..., provider=?, cache=?}: through the model router.
- * `provider` calls that provider directly; `cache = false` skips the response cache. */
+/* ai.llm.chat{model=, messages=, ..., provider=?, cache=?, on_delta=?}: through the model
+ * router. `provider` calls that provider directly; `cache = false` skips the response cache;
+ * `stream = true` streams, each chunk going to the task's live subscribers and to on_delta. */
 static int llm_chat(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -216,7 +243,8 @@ static int llm_chat(lua_State *L) {
   lua_pushnil(L);
   while (lua_next(L, 1)) {
     if (lua_type(L, -2) == LUA_TSTRING && (strcmp(lua_tostring(L, -2), "provider") == 0 ||
-                                           strcmp(lua_tostring(L, -2), "cache") == 0)) {
+                                           strcmp(lua_tostring(L, -2), "cache") == 0 ||
+                                           strcmp(lua_tostring(L, -2), "on_delta") == 0)) {
       lua_pop(L, 1);
       continue;
     }
@@ -229,6 +257,11 @@ static int llm_chat(lua_State *L) {
     lua_setfield(L, -3, "model");
   }
   lua_settop(L, 3); /* request, provider name, request copy */
+  if (lua_getfield(L, 1, "on_delta") == LUA_TFUNCTION && lua_getfield(L, 3, "stream") == LUA_TNIL) {
+    lua_pushboolean(L, 1); /* on_delta asks for a stream */
+    lua_setfield(L, 3, "stream");
+  }
+  lua_settop(L, 3);
   char *json = NULL, why[256];
   size_t len = 0;
   if (ljson_encode(L, -1, &json, &len, why, sizeof why) < 0)
@@ -241,9 +274,16 @@ static int llm_chat(lua_State *L) {
     free(json);
     return lh_journal_replay(L, &jc);
   }
+  lua_getfield(L, 1, "on_delta");
+  if (!lua_isnil(L, -1) && !lua_isfunction(L, -1)) {
+    free(json);
+    return luaL_argerror(L, 1, "on_delta must be a function");
+  }
+  lua_State *T = lua_isfunction(L, -1) ? lh_callback_new(L, -1) : NULL; /* anchored here */
   lh_op *op = lh_op_begin(L, "ai.llm.chat", sizeof(llm_op), llm_push);
   llm_op *c = op->data;
   c->op = op;
+  c->on_delta = T;
   if (jc.active && !(c->jc = malloc(sizeof jc))) {
     free(json);
     lh_op_abort(op);
@@ -255,7 +295,7 @@ static int llm_chat(lua_State *L) {
   op->cancel = llm_op_cancel;
   llm_request req = {
       .kind = LLM_CHAT, .json = json, .len = len, .provider = name, .cache_mode = cache_mode};
-  llm_sink sink = {.ud = c, .done = llm_done};
+  llm_sink sink = {.ud = c, .delta = llm_delta, .done = llm_done};
   llm_call *call = NULL;
   char err[256];
   int rc = llm_start(vm->svc->llm, &req, &sink, &call, err, sizeof err);

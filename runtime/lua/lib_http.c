@@ -106,48 +106,13 @@ static int http_head(void *ud, int status, const agentai_http_header *hdrs, size
   return 0;
 }
 
-typedef struct chunk {
-  const char *data;
-  size_t len;
-} chunk;
-
-/* Runs protected on the on_data thread: on_data(chunk). */
-static int run_on_data(lua_State *T) {
-  const chunk *c = lua_touserdata(T, 2);
-  lua_pushlstring(T, c->data, c->len);
-  lua_replace(T, 2);
-  lua_call(T, 1, 0);
-  return 0;
-}
-
-/* Calls on_data from the loop, between the fiber's yields: no Lua is
- * running, so the call is protected and may not yield. While it runs it
- * counts as the waiting fiber's work (its group's CPU and memory budget). */
-static int call_on_data(http_op *h, const char *data, size_t len) {
-  lua_State *T = h->on_data;
-  lh_vm *vm = lh_vm_of(T);
-  lh_fiber *f = h->op->fiber;
-  if (vm->killed || (f && f->group && f->group->killed) || !lua_checkstack(T, 4))
-    return 1; /* the fiber raises the kill when it resumes */
-  chunk c = {data, len};
-  lua_pushcfunction(T, run_on_data);
-  lua_pushvalue(T, 1);
-  lua_pushlightuserdata(T, &c);
-  lh_fiber *saved = vm->current;
-  vm->current = f;
-  int rc = lua_pcall(T, 2, 0, 0);
-  vm->current = saved;
-  if (rc != LUA_OK) {
-    h->on_data_failed = 1; /* the error stays on T for http_push */
-    return 1;
-  }
-  return 0;
-}
-
 static int http_body(void *ud, const char *data, size_t len) {
   http_op *h = ud;
-  if (h->on_data && call_on_data(h, data, len))
+  int rc = h->on_data ? lh_callback_call(h->on_data, h->op->fiber, data, len, 0) : 0;
+  if (rc) {
+    h->on_data_failed = rc > 0; /* its error stays on the thread for http_push */
     return 1;
+  }
   if (!h->keep_body)
     return 0;
   if (h->body_len + len + 1 > h->body_cap) {
@@ -516,10 +481,8 @@ static int http_request(lua_State *L) {
   if (!net)
     return lh_raise(L, AGENTAI_EBUSY, "ai.http.request: the HTTP client is not available", -1);
   lua_State *T = NULL;
-  if (a.on_data) {        /* made before the op: raising here leaves nothing behind */
-    T = lua_newthread(L); /* anchored on this frame's stack until the call returns */
-    lua_pushvalue(L, a.on_data);
-    lua_xmove(L, T, 1);
+  if (a.on_data) {                     /* made before the op: raising here leaves nothing behind */
+    T = lh_callback_new(L, a.on_data); /* anchored on this frame's stack until the call returns */
   }
   lh_op *op = lh_op_begin(L, "ai.http.request", sizeof(http_op), http_push);
   http_op *h = op->data;

@@ -19,7 +19,7 @@ typedef struct lh_services {
   store *store;                 /**< ai.kv; NULL = ai.kv calls fail with a clear error */
   const config *cfg;            /**< limits and workflow_dirs */
   const char *default_provider; /**< ai.llm.chat without provider=; NULL = the router's choice */
-  struct llm_router *llm;       /**< the model router; NULL = ai.llm calls fail with a clear error */
+  struct llm_router *llm; /**< the model router; NULL = ai.llm calls fail with a clear error */
 } lh_services;
 
 typedef struct lh_workflow lh_workflow;
@@ -48,6 +48,9 @@ typedef struct lh_task_hooks {
   /** A journaled call of kind completed, live or replayed (replayed=1);
    *  result_json is its result (borrowed), e.g. a chat response with usage. */
   void (*on_call)(void *ud, const char *kind, const char *result_json, size_t len, int replayed);
+  /** A streamed model chunk (chat.completion.chunk JSON, borrowed) of a live
+   *  ai.llm.chat call: published to live subscribers, never stored. */
+  void (*delta)(void *ud, const char *chunk_json, size_t len);
 } lh_task_hooks;
 
 /** How to run a workflow. Strings and arrays are borrowed until done is

@@ -23,6 +23,14 @@ return function(input)
   end
   return {attempt = ai.task.attempt}
 end]],
+  ["streamer.lua"] = [[
+local ai = require("agentai")
+return function(input)
+  ai.sleep(0.5) -- time for a subscriber to connect
+  local r = ai.llm.chat{model = "mock-1", stream = true, cache = false,
+    messages = {{role = "user", content = input.say}}, mock = {stream_delay_ms = 50}}
+  return {reply = r.choices[1].message.content}
+end]],
   ["broken.lua"] = [[
 return function() error("boom") end]],
   ["slow.lua"] = [[
@@ -252,6 +260,38 @@ describe("agents and tasks", function()
       for id in out.stdout:gmatch("id: (%d+)\n") do seqs[#seqs + 1] = tonumber(id) end
       assert.are.same({ 3, 4 }, seqs)
       assert.truthy(out.stdout:find("event: task.succeeded", 1, true), out.stdout)
+    end)
+
+    it("sends a streamed model call's chunks live as task.delta, outside the durable sequence", function()
+      local a = agent('{"workflow":"streamer"}')
+      local r = post("/v1/agents/" .. a.id .. "/tasks", '{"input":{"say":"alpha beta gamma"}}')
+      assert.are.equal(202, r.status, r.body)
+      local out = T.tmpdir() .. "/sse.txt"
+      os.execute("curl -sN --max-time 4 -H 'Accept: text/event-stream' "
+        .. T.q(url("/v1/tasks/" .. r.json.id .. "/events")) .. " > " .. out .. " 2>/dev/null &")
+      local done = wait_task(r.json.id, "succeeded")
+      assert.are.equal("alpha beta gamma", done.result.reply)
+      os.execute("sleep 0.5")
+      local text = T.read_file(out) or ""
+      local joined, deltas = "", 0
+      for block in text:gmatch("(.-)\n\n") do
+        if block:find("event: task.delta", 1, true) then
+          deltas = deltas + 1
+          assert.is_nil(block:find("id: ", 1, true), "a delta has no id: " .. block)
+          local ev = T.decode(block:match("data: (.*)$"))
+          assert.are.equal(0, ev.seq)
+          local c = ev.data.choices[1]
+          joined = joined .. (c and c.delta.content or "")
+        end
+      end
+      assert.is_true(deltas >= 3, text)
+      assert.are.equal("alpha beta gamma", joined)
+      -- The stored history has no deltas and no gap.
+      local ev = T.http("GET", url("/v1/tasks/" .. r.json.id .. "/events"))
+      for i, e in ipairs(ev.json.data) do
+        assert.are.equal(i, e.seq)
+        assert.are_not.equal("task.delta", e.type)
+      end
     end)
 
     it("refuses bad submissions and loses nothing", function()

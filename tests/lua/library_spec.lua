@@ -153,6 +153,40 @@ describe("require('agentai')", function()
       assert.are.same({ "m1", "m2", "m3", "m4", "m5" }, r.json.out)
       assert.is_true(r.json.elapsed < 0.6, "5 calls of 200 ms took " .. r.json.elapsed)
     end)
+
+    it("streams chunks to on_delta and still returns the whole response", function()
+      local r = run([[return function()
+        local parts, roles = {}, 0
+        local resp = ai.llm.chat{model = "mock-1", messages = {{role = "user", content = "one two three"}},
+          on_delta = function(chunk)
+            local d = chunk.choices[1] and chunk.choices[1].delta or {}
+            if d.role then roles = roles + 1 end
+            if d.content then parts[#parts + 1] = d.content end
+          end}
+        return {joined = table.concat(parts), n = #parts, roles = roles,
+                content = resp.choices[1].message.content}
+      end]])
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("one two three", r.json.joined)
+      assert.are.equal("one two three", r.json.content)
+      assert.is_true(r.json.n >= 3, "chunks: " .. r.json.n)
+      assert.are.equal(1, r.json.roles)
+    end)
+
+    it("raises on_delta's own error at the call, and refuses a non-function", function()
+      local r = run([[return function()
+        local ok, e = pcall(ai.llm.chat, {model = "mock-1", cache = false,
+          messages = {{role = "user", content = "a b"}},
+          on_delta = function() error("stop here") end})
+        local ok2, e2 = pcall(ai.llm.chat, {model = "mock-1", messages = {}, on_delta = 5})
+        return {ok = ok, e = tostring(e), ok2 = ok2, e2 = tostring(e2)}
+      end]])
+      assert.are.equal(0, r.code, r.stderr)
+      assert.is_false(r.json.ok)
+      assert.truthy(r.json.e:find("stop here", 1, true), r.json.e)
+      assert.is_false(r.json.ok2)
+      assert.truthy(r.json.e2:find("on_delta must be a function", 1, true), r.json.e2)
+    end)
   end)
 
   describe("ai.spawn / ai.wait", function()

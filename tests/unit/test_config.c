@@ -459,10 +459,12 @@ static void test_no_blowup(void) {
 }
 
 static void test_schema_errors(void) {
-  load_fails("[sever]\nlisten = \"x\"\n", 1,
-             "unknown section 'sever' (known: server, storage, plugins, lua, engine, llm, cache, log)");
-  load_fails("listen = \"127.0.0.1:1\"\n", 1,
-             "unknown section 'listen' (known: server, storage, plugins, lua, engine, llm, cache, log)");
+  load_fails(
+      "[sever]\nlisten = \"x\"\n", 1,
+      "unknown section 'sever' (known: server, storage, plugins, lua, engine, llm, cache, log)");
+  load_fails(
+      "listen = \"127.0.0.1:1\"\n", 1,
+      "unknown section 'listen' (known: server, storage, plugins, lua, engine, llm, cache, log)");
   load_fails("[server]\nlisen = \"127.0.0.1:1\"\n", 2,
              "unknown key 'server.lisen' (known: listen)");
   load_fails("[storage]\ndata_dir = \"d\"\npath = \"p\"\n", 3,
@@ -616,8 +618,9 @@ static void test_full_file(void) {
   CHECK(strcmp(cfg.source, "mem.toml") == 0);
   CHECK_EQ_INT(config_load_buffer(&cfg, text, strlen(text), "mem.toml", err, sizeof err),
                AGENTAI_EINVAL);
-  check_msg(err, "mem.toml", 3,
-            "unknown section 'bogus' (known: server, storage, plugins, lua, engine, llm, cache, log)");
+  check_msg(
+      err, "mem.toml", 3,
+      "unknown section 'bogus' (known: server, storage, plugins, lua, engine, llm, cache, log)");
   free(exact);
   config_free(&cfg);
 }
