@@ -269,9 +269,9 @@ static void gw_call_start(api *a, http_request *req, int kind) {
   cJSON *root = gw_body(req, kind);
   if (!root)
     return;
-  cJSON_Delete(root);
   gw_call *g = calloc(1, sizeof *g);
   if (!g) {
+    cJSON_Delete(root);
     oai_error(req, 500, "api_error", NULL, NULL, "out of memory");
     return;
   }
@@ -282,7 +282,8 @@ static void gw_call_start(api *a, http_request *req, int kind) {
   g->cache_mode = cache_mode_of(req);
   size_t len = 0;
   const char *body = http_request_body(req, &len);
-  llm_request lr = {.kind = kind, .json = body, .len = len, .cache_mode = g->cache_mode};
+  llm_request lr = {
+      .kind = kind, .json = body, .len = len, .cache_mode = g->cache_mode, .tree = root};
   llm_sink sink = {.ud = g, .delta = kind == LLM_CHAT ? gw_delta : NULL, .done = gw_done};
   http_request_on_abort(req, gw_aborted, g);
   char err[256];

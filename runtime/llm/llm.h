@@ -37,6 +37,10 @@ typedef struct llm_request {
   const char *provider; /**< a registered provider to call directly (no model groups), or NULL */
   int cache_mode;       /**< enum llm_cache_mode */
   uint32_t timeout_ms;  /**< limit of each provider attempt; 0 = llm.timeout_ms */
+  /** json already parsed by the caller (a cJSON tree), or NULL. Ownership passes to
+   *  the router in every case, so a caller that validated the body does not pay for
+   *  a second parse. */
+  void *tree;
 } llm_request;
 
 /** How a call ended. Every pointer is borrowed for the done() callback only. */

@@ -90,6 +90,7 @@ int llm_router_new(uv_loop_t *loop, plugin_registry *reg, store *st, const confi
   r->reg = reg;
   r->cfg = cfg;
   strmap_init(&r->implicit);
+  strmap_init(&r->declared);
   if (load_groups(r) < 0) {
     llm_router_free(r);
     return AGENTAI_ENOMEM;
@@ -122,6 +123,7 @@ void llm_router_free(llm_router *r) {
   while (strmap_next(&r->implicit, &it, &key, &value))
     deployment_free(value);
   strmap_free(&r->implicit);
+  strmap_free(&r->declared);
   llm_cache_free(r->cache);
   free(r);
 }
@@ -252,21 +254,26 @@ static llm_deployment *implicit_deployment(llm_router *r, const char *provider, 
   return d;
 }
 
-/* Does provider p declare model in its info() "models"? */
-static int provider_lists(const agentai_provider_def *p, const char *model) {
-  if (!p->info)
-    return 0;
-  char *json = NULL;
-  if (p->info(p->ud, &json) < 0 || !json)
-    return 0;
-  cJSON *info = cJSON_Parse(json);
-  free(json);
-  int found = 0;
-  const cJSON *models = cJSON_GetObjectItemCaseSensitive(info, "models");
-  for (const cJSON *m = models ? models->child : NULL; m && !found; m = m->next)
-    found = cJSON_IsString(m) && strcmp(m->valuestring, model) == 0;
-  cJSON_Delete(info);
-  return found;
+/* The providers' declared models (info() "models"), read once: model lists
+ * come from the providers' configuration, which does not change while the
+ * process runs, and asking every provider on every call would cost a JSON
+ * round trip per provider per call. First provider wins a name. */
+static void load_declared(llm_router *r) {
+  r->declared_loaded = 1;
+  const char *pname;
+  for (size_t i = 0; (pname = plugin_provider_name(r->reg, i)); i++) {
+    const agentai_provider_def *p = plugin_find_provider(r->reg, pname);
+    char *json = NULL;
+    if (!p || !p->info || p->info(p->ud, &json) < 0 || !json)
+      continue;
+    cJSON *info = cJSON_Parse(json);
+    free(json);
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(info, "models");
+    for (const cJSON *m = models ? models->child : NULL; m; m = m->next)
+      if (cJSON_IsString(m) && !strmap_get(&r->declared, m->valuestring))
+        strmap_put(&r->declared, m->valuestring, (void *)pname); /* registry-owned name */
+    cJSON_Delete(info);
+  }
 }
 
 /* Provider and model for a name outside the groups; 0 or ENOENT. */
@@ -280,13 +287,13 @@ static int resolve_implicit(llm_router *r, const char *name, char *prov, size_t 
       return 0;
     }
   }
-  const char *pname;
-  for (size_t i = 0; (pname = plugin_provider_name(r->reg, i)); i++) {
-    if (provider_lists(plugin_find_provider(r->reg, pname), name)) {
-      snprintf(prov, prov_len, "%s", pname);
-      *model = name;
-      return 0;
-    }
+  if (!r->declared_loaded)
+    load_declared(r);
+  const char *pname = strmap_get(&r->declared, name);
+  if (pname) {
+    snprintf(prov, prov_len, "%s", pname);
+    *model = name;
+    return 0;
   }
   if (r->cfg->llm_default_provider[0] &&
       plugin_find_provider(r->reg, r->cfg->llm_default_provider)) {

@@ -348,10 +348,12 @@ int llm_start(llm_router *r, const llm_request *req, const llm_sink *sink, llm_c
   if (out)
     *out = NULL;
   if (!r || !req || !req->json || !sink || !sink->done) {
+    if (req)
+      cJSON_Delete(req->tree);
     snprintf(err, err_len, "invalid call");
     return AGENTAI_EINVAL;
   }
-  cJSON *parsed = cJSON_ParseWithLength(req->json, req->len);
+  cJSON *parsed = req->tree ? req->tree : cJSON_ParseWithLength(req->json, req->len);
   const cJSON *model = cJSON_GetObjectItemCaseSensitive(parsed, "model");
   /* Without a model the provider's default answers (resolution as for ""). */
   if (!cJSON_IsObject(parsed) || (model && !cJSON_IsString(model))) {

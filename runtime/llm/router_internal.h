@@ -17,7 +17,9 @@ struct llm_router {
   llm_group *groups;
   size_t ngroups;
   strmap implicit; /**< "provider\x1fmodel" -> llm_deployment*, for calls outside groups */
-  llm_call *live;  /**< calls in flight */
+  strmap declared; /**< model -> provider name, from the providers' info() "models" */
+  int declared_loaded;
+  llm_call *live; /**< calls in flight */
   llm_stats stats;
   metric_family *m_calls, *m_retries, *m_fallbacks, *m_cooldowns, *m_cache;
 };
