@@ -147,7 +147,8 @@ static int feed(EVP_MD_CTX *md, const cJSON *v, int top) {
   return rc;
 }
 
-int llm_cache_key(const llm_cache *c, int kind, const cJSON *req, char key[65]) {
+int llm_cache_key(const llm_cache *c, int kind, const char *provider, const cJSON *req,
+                  char key[65]) {
   const cJSON *t = cJSON_GetObjectItemCaseSensitive(req, "temperature");
   if (kind == LLM_CHAT && cJSON_IsNumber(t) && t->valuedouble > 0 && !c->nonzero_temperature)
     return AGENTAI_ENOTSUP; /* the caller asked for variety: a cached answer would defeat it */
@@ -160,6 +161,9 @@ int llm_cache_key(const llm_cache *c, int kind, const cJSON *req, char key[65]) 
   int ok =
       md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
       EVP_DigestUpdate(md, kind == LLM_EMBED ? "embed\n" : "chat\n", kind == LLM_EMBED ? 6 : 5) &&
+      /* A call pinned to one provider must not get another provider's answer. */
+      (!provider ||
+       (EVP_DigestUpdate(md, "p:", 2) && EVP_DigestUpdate(md, provider, strlen(provider) + 1))) &&
       feed(md, req, 1) == 0 && EVP_DigestFinal_ex(md, digest, &dlen) && dlen == 32;
   EVP_MD_CTX_free(md);
   if (!ok)

@@ -43,12 +43,14 @@ llm_cache *llm_cache_new(store *st, const config *cfg);
 void llm_cache_free(llm_cache *c);
 
 /**
- * The cache key of a request: hex SHA-256 of its canonical form (kind, and every
+ * The cache key of a request: hex SHA-256 of its canonical form (kind, the
+ * explicit provider when the call names one, and every
  * member but stream, stream_options, user and metadata, objects with sorted
  * members). Returns 0, or AGENTAI_ENOTSUP when the request must not be cached
  * (temperature above 0 unless cache.nonzero_temperature, n above 1).
  */
-int llm_cache_key(const llm_cache *c, int kind, const cJSON *req, char key[65]);
+int llm_cache_key(const llm_cache *c, int kind, const char *provider, const cJSON *req,
+                  char key[65]);
 
 /** Looked-up response (NULL on a miss or an expired entry), borrowed for the call. */
 typedef void (*llm_cache_cb)(void *ud, const char *response, size_t len);

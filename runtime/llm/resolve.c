@@ -1,5 +1,6 @@
 /* llm/resolve.c — the router's configuration and state: model groups from [llm.models], model
  * resolution to deployments, deployment health (the circuit breaker), model listing, metrics. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,16 +181,23 @@ void llm_health_failure(llm_router *r, llm_deployment *d, uint64_t now) {
   }
 }
 
+/* When the soonest deployment of the group or of its fallback groups can take
+ * calls again (a deployment with a probe in flight is not back yet). */
 uint64_t llm_soonest_recovery(llm_router *r, const char *model, uint64_t now) {
   llm_group *g = find_group(r, model);
-  uint64_t best = 0;
-  for (size_t i = 0; g && i < g->ndeps; i++) {
-    uint64_t until = g->deps[i]->cooled_until_ms;
-    uint64_t wait = until > now ? until - now : 0;
-    if (i == 0 || wait < best)
-      best = wait;
+  uint64_t best = UINT64_MAX;
+  for (size_t k = 0; g && k <= g->nfallbacks; k++) {
+    llm_group *h = k == 0 ? g : find_group(r, g->fallbacks[k - 1]);
+    for (size_t i = 0; h && i < h->ndeps; i++) {
+      const llm_deployment *d = h->deps[i];
+      uint64_t wait = d->cooled_until_ms > now ? d->cooled_until_ms - now
+                      : d->probing             ? r->cfg->llm_timeout_ms
+                                               : 0;
+      if (wait < best)
+        best = wait;
+    }
   }
-  return best ? best : 1;
+  return best && best != UINT64_MAX ? best : 1;
 }
 
 /* ---- resolution ---- */

@@ -38,7 +38,8 @@ static void call_closed(uv_handle_t *h) {
   free(c);
 }
 
-static void call_release(llm_call *c) {
+/* Takes c off the router's list of calls in flight (idempotent). */
+static void call_unlink(llm_call *c) {
   llm_router *r = c->r;
   if (c->prev)
     c->prev->next = c->next;
@@ -47,6 +48,10 @@ static void call_release(llm_call *c) {
   if (c->next)
     c->next->prev = c->prev;
   c->prev = c->next = NULL;
+}
+
+static void call_release(llm_call *c) {
+  call_unlink(c);
   uv_timer_stop(&c->timer);
   uv_close((uv_handle_t *)&c->timer, call_closed);
 }
@@ -65,7 +70,7 @@ static void finish(llm_call *c) {
       .provider = c->cache_hit ? "cache"
                   : d          ? d->provider
                                : "",
-      .model = d ? d->model : c->public_model,
+      .model = d && !c->cache_hit ? d->model : c->public_model,
       .cache_hit = c->cache_hit,
       .attempts = c->attempts,
       .upstream_ns = c->upstream_ns,
@@ -182,6 +187,28 @@ static char *request_for(llm_call *c, const llm_deployment *d, size_t *len) {
 
 static void attempt_start(llm_call *c) {
   llm_router *r = c->r;
+  /* Another call may have cooled this deployment while this one waited (backoff,
+   * fallback timer): move on to the next usable one. */
+  if (c->tracked) {
+    uint64_t t = now_ms();
+    size_t i = c->cand_i;
+    while (i < c->ncands && !llm_health_usable(r, c->cands[i], t))
+      i++;
+    if (i >= c->ncands) {
+      if (!c->err) {
+        c->err = AGENTAI_ERATELIMIT;
+        c->retry_after_ms = (int64_t)llm_soonest_recovery(r, c->public_model, t);
+        snprintf(c->msg, sizeof c->msg,
+                 "every deployment of model '%s' is cooling down after failures", c->public_model);
+      }
+      finish(c);
+      return;
+    }
+    if (i != c->cand_i) {
+      c->cand_i = i;
+      c->retries_used = 0;
+    }
+  }
   llm_deployment *d = c->cands[c->cand_i];
   const agentai_provider_def *p = plugin_find_provider(r->reg, d->provider);
   snprintf(c->prov_name, sizeof c->prov_name, "%s", d->provider);
@@ -205,7 +232,7 @@ static void attempt_start(llm_call *c) {
   c->attempts++;
   r->stats.attempts++;
   c->attempt_started_ns = uv_hrtime();
-  if (d->cooled_until_ms)
+  if (d->cooled_until_ms && now_ms() >= d->cooled_until_ms)
     d->probing = 1; /* half-open: this call is the probe */
   agentai_chat_sink sink = {.ud = c, .delta = c->stream ? on_delta : NULL, .done = on_done};
   c->in_chat = 1;
@@ -409,7 +436,7 @@ int llm_start(llm_router *r, const llm_request *req, const llm_sink *sink, llm_c
       *out = NULL;
     return 0;
   }
-  c->cacheable = r->cache && llm_cache_key(r->cache, c->kind, parsed, c->key) == 0;
+  c->cacheable = r->cache && llm_cache_key(r->cache, c->kind, req->provider, parsed, c->key) == 0;
   if (c->cacheable && c->cache_mode == LLM_CACHE_USE) {
     c->in_chat = 1; /* an inline answer must not see *out */
     c->cache_wait = 1;
@@ -432,6 +459,8 @@ void llm_cancel(llm_call *c) {
   if (c->cand_i < c->ncands)
     c->cands[c->cand_i]->probing = 0;
   c->finished = 1;
-  if (!c->cache_wait) /* else the cache's answer releases it */
+  if (c->cache_wait)
+    call_unlink(c); /* the storage lookup's answer releases it */
+  else
     call_release(c);
 }
