@@ -1,7 +1,13 @@
 #!/bin/sh
-# tests/node/run.sh — runs the official openai client against the local upstream; installs the locked npm packages first when they are missing.
+# tests/node/run.sh — runs an openai-client check script (default: openai_upstream_check.mjs); installs the locked npm packages first when they are missing.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+# Usage: run.sh [SCRIPT.mjs [ARGS...]]: SCRIPT is a file in this folder, ARGS go to it.
+script=openai_upstream_check.mjs
+if [ $# -gt 0 ]; then
+  script=$1
+  shift
+fi
 
 if [ ! -d "$here/node_modules/openai" ]; then
   if ! command -v npm >/dev/null 2>&1; then
@@ -33,4 +39,4 @@ if [ ! -d "$here/node_modules/openai" ]; then
   fi
 fi
 
-exec node "$here/openai_upstream_check.mjs"
+exec node "$here/$script" "$@"
