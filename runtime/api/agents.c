@@ -402,5 +402,10 @@ void api_agents(api *a, http_request *req, const char *rest) {
     api_agent_tasks(a, req, id);
     return;
   }
+  if (!strncmp(sub, "/conversations/", 15) && sub[15] && !strchr(sub + 15, '/')) {
+    http_request_set_route(req, "/v1/agents/{id}/conversations/{cid}");
+    api_conversation(a, req, id, sub + 15);
+    return;
+  }
   api_error(req, 404, "not_found", NULL, "no route for %s %s", m, http_request_path(req));
 }

@@ -76,5 +76,7 @@ void api_sse(api *a, http_request *req, const char *task_id);
 /** The OpenAI-compatible gateway (/v1/chat/completions, /v1/embeddings,
  *  /v1/models): returns 1 when rest is one of its paths (req consumed). */
 int api_gateway(api *a, http_request *req, const char *rest);
+/** GET/DELETE /v1/agents/{id}/conversations/{cid} (conversations.c). */
+void api_conversation(api *a, http_request *req, const char *agent_id, const char *cid);
 /** Answers 405 with Allow. */
 void api_method_not_allowed(http_request *req, const char *allow);

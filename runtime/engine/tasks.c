@@ -55,6 +55,13 @@ int engine_find_workflow(const config *cfg, const char *name, char *path, size_t
     if (access(path, R_OK) == 0)
       return 0;
   }
+  /* Then the built-in workflows (chat, plan_execute): a configured folder can shadow them. */
+  const char *builtin = lh_builtin_scripts_dir();
+  if (builtin) {
+    snprintf(path, path_len, "%s/workflows/%s.lua", builtin, name);
+    if (access(path, R_OK) == 0)
+      return 0;
+  }
   return AGENTAI_ENOENT;
 }
 

@@ -1,5 +1,6 @@
 /* lua/vm.c — a sandboxed Lua 5.4 VM: budgeted allocator, count hook for CPU and time slices, safe
  * globals. */
+#include <limits.h>
 #include <errno.h>
 #include <lualib.h>
 #include <stdio.h>
@@ -252,8 +253,13 @@ static int sandbox_require(lua_State *L) {
   char path[2048] = "";
   char tried[1536] = "";
   size_t ndirs = vm->svc->cfg ? vm->svc->cfg->workflow_dir_count : 0;
-  for (size_t i = 0; i <= ndirs && !path[0]; i++) {
-    const char *dir = i == 0 ? vm->dir : vm->svc->cfg->workflow_dirs[i - 1];
+  char builtin[PATH_MAX + 80] = "";
+  if (lh_builtin_scripts_dir())
+    snprintf(builtin, sizeof builtin, "%s/lib", lh_builtin_scripts_dir());
+  for (size_t i = 0; i <= ndirs + 1 && !path[0]; i++) {
+    const char *dir = i == 0 ? vm->dir : i <= ndirs ? vm->svc->cfg->workflow_dirs[i - 1] : builtin;
+    if (!dir[0])
+      continue;
     char candidate[2048];
     snprintf(candidate, sizeof candidate, "%s/%s.lua", dir, rel);
     if (file_exists(candidate))

@@ -24,6 +24,10 @@ typedef struct lh_services {
 
 typedef struct lh_workflow lh_workflow;
 
+/** The folder of the Lua layer shipped with the runtime (modules in lib/, built-in
+ *  workflows in workflows/), searched after the configured folders; NULL when absent. */
+const char *lh_builtin_scripts_dir(void);
+
 /** One recorded call of a task attempt's journal: the storage key and the
  *  entry's JSON bytes. */
 typedef struct lh_journal_entry {
