@@ -51,6 +51,7 @@ run_bench footprint.sh "$BUILD_DIR"
 run_bench http_throughput.sh "$BUILD_DIR"
 run_bench memory.sh "$BUILD_DIR"
 run_bench gateway.sh "$BUILD_DIR"
+run_bench orchestration.sh "$BUILD_DIR"
 BENCH_BIN=$BENCH_BIN_BUILD
 
 echo
