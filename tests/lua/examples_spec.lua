@@ -34,4 +34,43 @@ describe("examples", function()
       assert.are.equal(i, r.json.value)
     end
   end)
+
+  describe("agents", function()
+    local agents = T.source_dir .. "/examples/agents/"
+
+    it("support_agent.lua remembers the order across two runs", function()
+      local data = T.tmpdir()
+      local r = T.run_workflow(agents .. "support_agent.lua",
+        '{"conversation":"cust-1","message":"My order A-17 is late"}', { data = data })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.json.answer:find("A-17", 1, true), r.json.answer)
+      assert.are.equal(4, r.json.remembered) -- user, tool call, tool result, answer
+      r = T.run_workflow(agents .. "support_agent.lua",
+        '{"conversation":"cust-1","message":"Which order was it?"}', { data = data })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("It was order A-17.", r.json.answer)
+      assert.are.equal(8, r.json.remembered)
+    end)
+
+    it("research_agent.lua fetches its source over HTTP", function()
+      local server, err = T.serve()
+      assert.truthy(server, err)
+      local url = "http://127.0.0.1:" .. server.port .. "/healthz"
+      local r = T.run_workflow(agents .. "research_agent.lua",
+        '{"question":"Is it up?","url":"' .. url .. '"}')
+      server:stop()
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal(200, r.json.source_status)
+      assert.is_true(r.json.source_bytes > 0)
+      assert.are.equal(2, r.json.steps)
+    end)
+
+    it("planning_agent.lua plans, runs the steps and answers", function()
+      local r = T.run_workflow(agents .. "planning_agent.lua", '{"goal":"Compare two cities"}')
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("Paris and Rome compared.", r.json.answer)
+      assert.are.same({ { id = "paris", status = "succeeded" }, { id = "rome", status = "succeeded" },
+        { id = "compare", status = "succeeded" } }, r.json.steps)
+    end)
+  end)
 end)
