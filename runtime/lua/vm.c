@@ -250,7 +250,7 @@ static int sandbox_require(lua_State *L) {
   for (char *p = rel; *p; p++)
     if (*p == '.')
       *p = '/';
-  char path[2048] = "";
+  char path[2 * PATH_MAX] = "";
   char tried[1536] = "";
   size_t ndirs = vm->svc->cfg ? vm->svc->cfg->workflow_dir_count : 0;
   char builtin[PATH_MAX + 80] = "";
@@ -260,7 +260,7 @@ static int sandbox_require(lua_State *L) {
     const char *dir = i == 0 ? vm->dir : i <= ndirs ? vm->svc->cfg->workflow_dirs[i - 1] : builtin;
     if (!dir[0])
       continue;
-    char candidate[2048];
+    char candidate[2 * PATH_MAX];
     snprintf(candidate, sizeof candidate, "%s/%s.lua", dir, rel);
     if (file_exists(candidate))
       snprintf(path, sizeof path, "%s", candidate);

@@ -380,7 +380,8 @@ static int list_plugin_dir(const char *dir, char ***names, size_t *count, char *
     list[n++] = strdup(ent->d_name);
   }
   closedir(d);
-  qsort(list, n, sizeof *list, cmp_str);
+  if (n > 1) /* qsort(NULL, 0, ...) is undefined behaviour */
+    qsort(list, n, sizeof *list, cmp_str);
   *names = list;
   *count = n;
   return 0;
