@@ -147,7 +147,8 @@ return function()
       { tool_calls = { { name = "no_such_tool", arguments = {} },
                        { name = "slow_upper", arguments = "{not json" },
                        { name = "explode", arguments = {} },
-                       { name = "kv_get", arguments = { key = "k" } } } },
+                       { name = "kv_get", arguments = { key = "k" } },
+                       { name = "slow_upper", arguments = { text = 5 } } } },
       { content = "recovered" } } } } }
   local results = {}
   for _, m in ipairs(out.messages) do
@@ -164,6 +165,9 @@ end]])
       assert.truthy(res[3]:find("the tool blew up", 1, true), res[3])
       -- kv_get exists but this loop did not offer it
       assert.truthy(res[4]:find("unknown tool 'kv_get'", 1, true), res[4])
+      -- arguments checked against the tool's JSON Schema before the call
+      assert.truthy(res[5]:find("do not match the schema of 'slow_upper'", 1, true), res[5])
+      assert.truthy(res[5]:find("/text", 1, true), res[5])
     end)
 
     it("stops an endless tool loop at the step limit with kind step_limit", function()
