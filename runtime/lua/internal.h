@@ -259,6 +259,8 @@ int lh_callback_call(lua_State *T, lh_fiber *f, const char *data, size_t len, in
 int lh_open_agentai(lua_State *L);
 /* lib_http.c: sets ai.http (read-only) on the module table at the top of the stack */
 void lh_http_register(lua_State *L);
+/* lib_repo.c: sets ai.repo (read-only) on the module table at the top of the stack */
+void lh_repo_register(lua_State *L);
 /* lib_schema.c: sets ai.schema (read-only) on the module table at the top of the stack */
 void lh_schema_register(lua_State *L);
 /** Raises a structured error {kind, message, retryable, retry_after} whose

@@ -886,6 +886,7 @@ int lh_open_agentai(lua_State *L) {
   add_sublib(L, "kv", KV);
   add_sublib(L, "log", LOG);
   lh_http_register(L);
+  lh_repo_register(L);
   lh_schema_register(L);
   ljson_open(L);
   make_readonly(L);
