@@ -1,5 +1,5 @@
 /* api/tasks.c — /v1/tasks and /v1/agents/{id}/tasks: submit (durable 202), read, cancel,
- * retry, list through the status and agent indexes, and each task's events. */
+ * retry, resume, list through the status and agent indexes, and each task's events. */
 #include "api/internal.h"
 
 #include <stdio.h>
@@ -155,6 +155,35 @@ static void changed(void *ud, int err, const char *json, const char *message) {
     api_respond_text(req, message && !strcmp(message, "cancel_requested") ? 202 : 200, json);
 }
 
+/* POST /v1/tasks/{id}/resume {"value": any JSON, "interrupt": "int_<n>"?} */
+static void resume(api *a, http_request *req, const char *id) {
+  cJSON *body = api_body_object(req);
+  if (!body)
+    return;
+  for (const cJSON *it = body->child; it; it = it->next) {
+    if (strcmp(it->string, "value") != 0 && strcmp(it->string, "interrupt") != 0) {
+      api_error(req, 400, "invalid_request", it->string,
+                "unknown field '%.64s' (known: value, interrupt)", it->string);
+      cJSON_Delete(body);
+      return;
+    }
+  }
+  const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
+  const cJSON *intr = cJSON_GetObjectItemCaseSensitive(body, "interrupt");
+  if (!value) {
+    api_error(req, 400, "invalid_request", "value",
+              "value is required: the answer ai.task.interrupt returns (any JSON, null too)");
+  } else if (intr && !cJSON_IsString(intr)) {
+    api_error(req, 400, "invalid_request", "interrupt",
+              "interrupt must be the id of the pending interrupt (\"int_1\")");
+  } else {
+    int rc = engine_resume(a->d.engine, id, value, intr ? intr->valuestring : NULL, changed, req);
+    if (rc < 0)
+      api_error_code(req, rc, "the task could not be resumed", NULL);
+  }
+  cJSON_Delete(body);
+}
+
 static void list_events(api *a, http_request *req, const char *task_id) {
   listing_query *q =
       api_listing(req, EVENT_LISTING, sizeof EVENT_LISTING / sizeof *EVENT_LISTING, "seq.asc");
@@ -243,6 +272,12 @@ void api_tasks(api *a, http_request *req, const char *rest) {
                            : engine_retry(a->d.engine, id, changed, req);
     if (rc < 0)
       api_error_code(req, rc, "the task could not be changed", NULL);
+  } else if (!strcmp(sub, "/resume")) {
+    http_request_set_route(req, "/v1/tasks/{id}/resume");
+    if (strcmp(m, "POST") != 0)
+      api_method_not_allowed(req, "POST");
+    else
+      resume(a, req, id);
   } else if (!strcmp(sub, "/events")) {
     http_request_set_route(req, "/v1/tasks/{id}/events");
     if (!get) {

@@ -360,6 +360,7 @@ void engine_task_free(etask *t) {
   if (t->wf)
     lh_workflow_free(t->wf);
   cJSON_Delete(t->rec);
+  cJSON_Delete(t->interrupt_payload);
   free(t->agent_json);
   free(t->input_json);
   for (size_t i = 0; i < t->journal_len; i++) {
@@ -505,6 +506,16 @@ static void retry_scheduled(etask *t, int err, void *ud) {
   engine_backoff(t, delay);
 }
 
+/* Forgets the replayed attempt's journal: a new attempt has its own. */
+static void drop_journal(etask *t) {
+  for (size_t i = 0; i < t->journal_len; i++) {
+    free((char *)t->journal[i].key);
+    free((char *)t->journal[i].value);
+  }
+  t->journal_len = 0;
+  t->resume = t->waking = 0;
+}
+
 /* A failed attempt: retried when the error allows and attempts remain. */
 static void attempt_failed(etask *t, cJSON *error, int retryable, int64_t retry_after_ms) {
   engine *e = t->eng;
@@ -519,6 +530,7 @@ static void attempt_failed(etask *t, cJSON *error, int retryable, int64_t retry_
   }
   int64_t delay = backoff_ms(agent, attempt, retry_after_ms);
   cJSON_Delete(agent);
+  drop_journal(t); /* the next attempt starts afresh, even after a replayed one */
   e->nrunning--;
   t->state = ET_FINISHING; /* until the retry is recorded */
   close_attempt(t, "failed", error);
@@ -539,6 +551,56 @@ static void attempt_failed(etask *t, cJSON *error, int retryable, int64_t retry_
   engine_pump(e);
 }
 
+static void now_waiting(etask *t, int err, void *ud) {
+  (void)ud;
+  engine *e = t->eng;
+  if (err < 0) /* stored as running still: the next start replays it to the interrupt again */
+    log_printf(AGENTAI_LOG_ERROR, "engine", "cannot record that %s waits for input: %s", t->id,
+               agentai_strerror(err));
+  agent_queue *q = strmap_get(&e->queues, t->agent_id);
+  if (q && q->active)
+    q->active--;
+  strmap_remove(&e->active, t->id);
+  engine_task_free(t);
+  engine_pump(e);
+}
+
+/* The attempt stopped at ai.task.interrupt: the task waits, out of memory
+ * and out of the run queue, until a resume answers it. The attempt stays
+ * open ("waiting"); its usage is counted when it ends, as its replay
+ * reports every recorded call again. */
+static void wait_for_input(etask *t) {
+  engine *e = t->eng;
+  e->nrunning--;
+  t->state = ET_FINISHING;
+  engine_stop_timer(t);
+  int n = (int)num_of(t->rec, "interrupts", 0) + 1;
+  char id[32], now[32];
+  snprintf(id, sizeof id, "int_%d", n);
+  engine_now_iso(now);
+  cJSON *intr = cJSON_CreateObject();
+  cJSON_AddStringToObject(intr, "id", id);
+  cJSON_AddItemToObject(intr, "payload", t->interrupt_payload);
+  t->interrupt_payload = NULL;
+  cJSON_AddStringToObject(intr, "at", now);
+  cJSON_AddStringToObject(intr, "call", t->interrupt_call);
+  cJSON *data = cJSON_CreateObject();
+  cJSON_AddNumberToObject(data, "attempt", num_of(t->rec, "attempt", 1));
+  cJSON *copy = cJSON_Duplicate(intr, 1);
+  cJSON_DeleteItemFromObjectCaseSensitive(copy, "call");
+  cJSON_AddItemToObject(data, "interrupt", copy);
+  set_num(t->rec, "interrupts", n);
+  set_item(t->rec, "interrupt", intr);
+  set_str(t->rec, "status", "waiting");
+  cJSON *a = current_attempt(t);
+  if (a)
+    set_str(a, "status", "waiting");
+  t->prompt_tokens = t->completion_tokens = t->llm_calls = 0;
+  if (write_transition(t, "running", "task.waiting", data, now_waiting, NULL) < 0)
+    now_waiting(t, AGENTAI_ENOMEM, NULL);
+  engine_pump(e);
+}
+
 static void workflow_done(void *ud, lh_workflow *wf, const lh_outcome *o) {
   etask *t = ud;
   engine *e = t->eng;
@@ -552,6 +614,11 @@ static void workflow_done(void *ud, lh_workflow *wf, const lh_outcome *o) {
     engine_task_free(t);
     e->inflight++;
     engine_inflight_done(e);
+    return;
+  }
+  if (t->interrupt_payload && !t->cancel_requested && !t->timed_out) {
+    lh_workflow_free(wf);
+    wait_for_input(t);
     return;
   }
   if (o->status == 0) {
@@ -590,65 +657,6 @@ static void time_limit_fired(uv_timer_t *h) {
   lh_workflow_cancel(t->wf, "time limit exceeded");
 }
 
-/* ---- journal hooks ---- */
-
-static int hook_emit(void *ud, const char *kind, const char *data_json, const char *jkey,
-                     size_t jkey_len, const char *jvalue, size_t jvalue_len) {
-  etask *t = ud;
-  cJSON *data = cJSON_CreateObject();
-  cJSON_AddStringToObject(data, "kind", kind);
-  cJSON *payload = cJSON_Parse(data_json);
-  cJSON_AddItemToObject(data, "data", payload ? payload : cJSON_CreateNull());
-  agentai_kv_op op = {AGENTAI_KV_PUT, jkey, jkey_len, jvalue, jvalue_len};
-  return engine_write_event(t->eng, t, t->id, t->agent_id, "task.progress", data, &op, jkey ? 1 : 0,
-                            NULL, NULL);
-}
-
-static void hook_call(void *ud, const char *kind, const char *result_json, size_t len,
-                      int replayed) {
-  (void)replayed;
-  etask *t = ud;
-  if (strcmp(kind, "llm.chat") != 0)
-    return;
-  t->llm_calls++;
-  cJSON *r = cJSON_ParseWithLength(result_json, len);
-  const cJSON *u = cJSON_GetObjectItemCaseSensitive(r, "usage");
-  t->prompt_tokens += (int64_t)num_of(u, "prompt_tokens", 0);
-  t->completion_tokens += (int64_t)num_of(u, "completion_tokens", 0);
-  cJSON_Delete(r);
-}
-
-/* task.delta: live-only, so a token stream costs no storage writes; seq and
- * gseq 0 mark it as outside the durable sequence (followers pass it through,
- * resumption never asks for it). */
-static void hook_delta(void *ud, const char *chunk_json, size_t len) {
-  etask *t = ud;
-  if (!t->eng->d.hub)
-    return;
-  cJSON *ev = cJSON_CreateObject();
-  cJSON_AddStringToObject(ev, "object", "event");
-  cJSON_AddNumberToObject(ev, "seq", 0);
-  cJSON_AddNumberToObject(ev, "gseq", 0);
-  cJSON_AddStringToObject(ev, "type", "task.delta");
-  cJSON_AddStringToObject(ev, "task_id", t->id);
-  cJSON_AddStringToObject(ev, "agent_id", t->agent_id);
-  cJSON *chunk = cJSON_ParseWithLength(chunk_json, len);
-  cJSON_AddItemToObject(ev, "data", chunk ? chunk : cJSON_CreateNull());
-  char *json = cJSON_PrintUnformatted(ev);
-  cJSON_Delete(ev);
-  if (!json)
-    return;
-  event_msg msg = {.task_id = t->id,
-                   .agent_id = t->agent_id,
-                   .seq = 0,
-                   .gseq = 0,
-                   .type = "task.delta",
-                   .json = json,
-                   .len = strlen(json)};
-  event_hub_publish(t->eng->d.hub, &msg);
-  free(json);
-}
-
 /* Runs the attempt's workflow (journal loaded, record says running). */
 static void launch(etask *t) {
   engine *e = t->eng;
@@ -680,7 +688,7 @@ static void launch(etask *t) {
   t->input_json = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(t->rec, "input"));
   int attempt = (int)num_of(t->rec, "attempt", 1);
   snprintf(t->jprefix, sizeof t->jprefix, ENGINE_NS_JOURNAL "%s/%04d/", t->id, attempt);
-  t->hooks = (lh_task_hooks){.ud = t, .emit = hook_emit, .on_call = hook_call, .delta = hook_delta};
+  engine_task_hooks_init(t);
   lh_run_options opts = {.input_json = t->input_json,
                          .agent_json = t->agent_json,
                          .default_provider = t->provider[0] ? t->provider : NULL,
@@ -761,6 +769,12 @@ static void started(etask *t, int err, void *ud) {
     /* Not recorded as running: undo the attempt in memory too, and try
      * again later from the queue. */
     e->nrunning--;
+    if (t->waking) { /* still queued in storage, its attempt paused */
+      set_str(t->rec, "status", "queued");
+      cJSON *a = current_attempt(t);
+      if (a)
+        set_str(a, "status", "waiting");
+    }
     if (!t->resume) {
       set_str(t->rec, "status", "queued");
       set_num(t->rec, "attempt", num_of(t->rec, "attempt", 1) - 1);
@@ -812,10 +826,21 @@ static void start_attempt(etask *t) {
   int rc;
   int attempt = (int)num_of(t->rec, "attempt", 0);
   if (t->resume) {
+    /* After a crash the record says running; after a resume from waiting it
+     * says queued, and its paused attempt runs again. */
+    char old[16];
+    snprintf(old, sizeof old, "%s", str_of(t->rec, "status") ? str_of(t->rec, "status") : "");
+    t->waking = strcmp(old, "running") != 0;
+    if (t->waking) {
+      set_str(t->rec, "status", "running");
+      cJSON *a = current_attempt(t);
+      if (a)
+        set_str(a, "status", "running");
+    }
     cJSON *data = cJSON_CreateObject();
     cJSON_AddNumberToObject(data, "attempt", attempt);
     cJSON_AddBoolToObject(data, "resumed", 1);
-    rc = write_transition(t, "running", "task.started", data, started, NULL);
+    rc = write_transition(t, old, "task.started", data, started, NULL);
   } else {
     char now[32];
     engine_now_iso(now);

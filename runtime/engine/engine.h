@@ -38,8 +38,9 @@
 #define ENGINE_NS_GLOBAL_EVENT "evg/"
 #define ENGINE_NS_JOURNAL "jr/"
 
-/** Task states as stored in records. */
-#define ENGINE_TASK_STATUSES "queued", "running", "succeeded", "failed", "cancelled"
+/** Task states as stored in records. "waiting": paused at ai.task.interrupt
+ *  until POST /v1/tasks/{id}/resume (not in memory, not counted as running). */
+#define ENGINE_TASK_STATUSES "queued", "running", "waiting", "succeeded", "failed", "cancelled"
 
 typedef struct engine engine;
 
@@ -110,13 +111,26 @@ int engine_find_workflow(const config *cfg, const char *name, char *path, size_t
 int engine_submit(engine *e, const char *agent_id, const cJSON *input, const char *idem_key,
                   uint64_t request_hash, engine_result_fn cb, void *ud);
 
-/** Cancels a queued or running task (running: at its next yield point).
- *  AGENTAI_EBUSY when it already finished. */
+/** Cancels a queued, running or waiting task (running: at its next yield
+ *  point). AGENTAI_EBUSY when it already finished. */
 int engine_cancel(engine *e, const char *task_id, engine_result_fn cb, void *ud);
 
 /** Queues a failed or cancelled task again as its next attempt.
  *  AGENTAI_EBUSY when it is not failed or cancelled. */
 int engine_retry(engine *e, const char *task_id, engine_result_fn cb, void *ud);
+
+/**
+ * Resumes a task waiting at ai.task.interrupt: value (any JSON; borrowed)
+ * becomes what that call returns. It is written as the call's journal entry
+ * in one batch with the record (status "queued", interrupt null) and a
+ * task.resumed event; then the attempt runs again from its journal. With
+ * interrupt_id (may be NULL), it must name the pending interrupt. cb gets the
+ * record once durable, AGENTAI_ENOENT for an unknown task, or AGENTAI_EBUSY
+ * with a message (not waiting: names its status; a stale interrupt id; the
+ * agent was deleted; another resume or cancel in flight).
+ */
+int engine_resume(engine *e, const char *task_id, const cJSON *value, const char *interrupt_id,
+                  engine_result_fn cb, void *ud);
 
 /** The record of a queued or running task as the engine holds it (newer than
  *  storage while a write is in flight), printed into a malloc'd string; NULL

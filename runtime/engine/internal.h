@@ -25,7 +25,8 @@ struct etask {
   int state;
   uint64_t last_seq; /* last event sequence written */
   etask *qnext;      /* run queue link */
-  int resume;        /* recovered from "running": replay its journal */
+  int resume;        /* continues its attempt (after a crash or a resume): replay the journal */
+  int waking;        /* resumed from "waiting": the record says queued until it starts */
   int cancel_requested, timed_out, stopping;
   char cancel_reason[160];
   uv_timer_t *timer; /* retry backoff or attempt time limit; heap: closed async */
@@ -41,6 +42,9 @@ struct etask {
   size_t journal_len, journal_cap;
   lh_task_hooks hooks;
   int64_t prompt_tokens, completion_tokens, llm_calls;
+  /* set by ai.task.interrupt: the attempt pauses and the task waits */
+  cJSON *interrupt_payload;
+  char interrupt_call[160]; /* its journal key after jprefix */
 };
 
 /** An agent's run queue; agents with queued tasks form a ring for fairness. */
@@ -97,3 +101,23 @@ void engine_stop_timer(etask *t);
 void engine_backoff(etask *t, int64_t delay_ms);
 /** Removes t from its agent's run queue (if it is in it). */
 void engine_dequeue(engine *e, etask *t);
+
+/* A pending engine call: who to answer. */
+typedef struct engine_call {
+  engine *e;
+  engine_result_fn cb;
+  void *ud;
+  char *json;       /* agents: the record written */
+  char key[160];    /* idempotency: the pending key */
+  char id[IDS_MAX]; /* agents */
+  char *previous;   /* agents: the cached record before this write */
+  etask *t;         /* tasks: the task being submitted / retried */
+  int deleting;
+} engine_call;
+
+/** A pending call, answering cb(ud, ...) (tasks.c). NULL on ENOMEM. */
+engine_call *engine_call_new(engine *e, engine_result_fn cb, void *ud);
+/** Answers c with rec printed (or NULL) and message. */
+void engine_answer_record(engine_call *c, int err, const cJSON *rec, const char *message);
+/** Points t->hooks at the engine's handlers for t's workflow (hooks.c). */
+void engine_task_hooks_init(etask *t);

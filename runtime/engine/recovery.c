@@ -136,6 +136,16 @@ static void seq_item(void *ud, const char *key, size_t klen, const char *value, 
   }
 }
 
+/* A queued task whose last attempt is paused ("waiting") was resumed from
+ * ai.task.interrupt and continues that attempt from its journal. */
+static int paused_attempt(const cJSON *rec) {
+  const cJSON *list = cJSON_GetObjectItemCaseSensitive(rec, "attempts");
+  int n = cJSON_GetArraySize(list);
+  const cJSON *status =
+      n > 0 ? cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, n - 1), "status") : NULL;
+  return cJSON_IsString(status) && strcmp(status->valuestring, "waiting") == 0;
+}
+
 /* Loads the tasks of one status into the queue. */
 static int recover_status(engine *e, const char *status, int resume) {
   char prefix[64];
@@ -161,7 +171,7 @@ static int recover_status(engine *e, const char *status, int resume) {
     }
     t->eng = e;
     t->rec = rec;
-    t->resume = resume;
+    t->resume = resume || paused_attempt(rec);
     snprintf(t->id, sizeof t->id, "%s", l.ids[i]);
     const cJSON *agent = cJSON_GetObjectItemCaseSensitive(rec, "agent_id");
     snprintf(t->agent_id, sizeof t->agent_id, "%s",

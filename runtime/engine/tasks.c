@@ -1,5 +1,5 @@
 /* engine/tasks.c — what the API asks of the engine: agents stored and cached, task submission
- * with idempotency keys, cancel and manual retry, and the engine's counters. */
+ * with idempotency keys, and the engine's counters (cancel, retry, resume: task_control.c). */
 #include "engine/internal.h"
 
 #include <inttypes.h>
@@ -11,21 +11,8 @@
 #include "core/errors.h"
 #include "core/log.h"
 
-/* A pending engine call: who to answer. */
-typedef struct call {
-  engine *e;
-  engine_result_fn cb;
-  void *ud;
-  char *json;       /* agents: the record written */
-  char key[160];    /* idempotency: the pending key */
-  char id[IDS_MAX]; /* agents */
-  char *previous;   /* agents: the cached record before this write */
-  etask *t;         /* tasks: the task being submitted / retried */
-  int deleting;
-} call;
-
-static call *call_new(engine *e, engine_result_fn cb, void *ud) {
-  call *c = calloc(1, sizeof *c);
+engine_call *engine_call_new(engine *e, engine_result_fn cb, void *ud) {
+  engine_call *c = calloc(1, sizeof *c);
   if (c) {
     c->e = e;
     c->cb = cb;
@@ -66,7 +53,7 @@ int engine_find_workflow(const config *cfg, const char *name, char *path, size_t
 }
 
 static void agent_written(void *ud, int err) {
-  call *c = ud;
+  engine_call *c = ud;
   engine *e = c->e;
   if (err < 0) {
     /* Put the cache back unless a later write already replaced it. */
@@ -91,7 +78,7 @@ static void agent_written(void *ud, int err) {
 
 int engine_agent_put(engine *e, const char *agent_id, const cJSON *record, engine_result_fn cb,
                      void *ud) {
-  call *c = call_new(e, cb, ud);
+  engine_call *c = engine_call_new(e, cb, ud);
   char *json = cJSON_PrintUnformatted(record);
   if (!c || !json) {
     free(c);
@@ -141,7 +128,7 @@ int engine_agent_delete(engine *e, const char *agent_id, engine_result_fn cb, vo
     cb(ud, AGENTAI_EBUSY, NULL, msg);
     return 0;
   }
-  call *c = call_new(e, cb, ud);
+  engine_call *c = engine_call_new(e, cb, ud);
   if (!c)
     return AGENTAI_ENOMEM;
   snprintf(c->id, sizeof c->id, "%s", agent_id);
@@ -163,14 +150,14 @@ int engine_agent_delete(engine *e, const char *agent_id, engine_result_fn cb, vo
 
 /* ---- submission ---- */
 
-static void answer_record(call *c, int err, const cJSON *rec, const char *message) {
+void engine_answer_record(engine_call *c, int err, const cJSON *rec, const char *message) {
   char *json = rec ? cJSON_PrintUnformatted(rec) : NULL;
   c->cb(c->ud, err, json, message);
   free(json);
 }
 
 static void submitted(etask *t, int err, void *ud) {
-  call *c = ud;
+  engine_call *c = ud;
   engine *e = c->e;
   if (c->key[0])
     strmap_remove(&e->pending_idem, c->key);
@@ -183,7 +170,7 @@ static void submitted(etask *t, int err, void *ud) {
     return;
   }
   /* Durable now: answer, then queue it. */
-  answer_record(c, 0, t->rec, NULL);
+  engine_answer_record(c, 0, t->rec, NULL);
   free(c);
   if (strmap_put(&e->active, t->id, t) < 0) {
     log_printf(AGENTAI_LOG_ERROR, "engine", "out of memory: %s runs after a restart", t->id);
@@ -196,8 +183,8 @@ static void submitted(etask *t, int err, void *ud) {
   engine_enqueue(e, t, 0);
 }
 
-static int create_task(call *c, const char *agent_id, const cJSON *input, const char *idem_key,
-                       uint64_t hash) {
+static int create_task(engine_call *c, const char *agent_id, const cJSON *input,
+                       const char *idem_key, uint64_t hash) {
   engine *e = c->e;
   cJSON *agent = cJSON_Parse(engine_agent(e, agent_id));
   const cJSON *retry = cJSON_GetObjectItemCaseSensitive(agent, "retry");
@@ -274,7 +261,7 @@ static int create_task(call *c, const char *agent_id, const cJSON *input, const 
 }
 
 static void existing_task_read(void *ud, int err, const void *value, size_t len) {
-  call *c = ud;
+  engine_call *c = ud;
   if (err < 0) {
     c->cb(c->ud, err == AGENTAI_ENOENT ? AGENTAI_ECORRUPT : err, NULL,
           "the task this Idempotency-Key names cannot be read");
@@ -288,7 +275,7 @@ static void existing_task_read(void *ud, int err, const void *value, size_t len)
 
 /* A submission with an idempotency key, waiting for the key's record. */
 typedef struct idem_lookup {
-  call *c;
+  engine_call *c;
   char agent_id[IDS_MAX];
   cJSON *input;
   char *idem_key;
@@ -305,7 +292,7 @@ static void idem_lookup_free(idem_lookup *l) {
  * reuse with another body, or create the task. */
 static void idem_read(void *ud, int err, const void *value, size_t len) {
   idem_lookup *l = ud;
-  call *c = l->c;
+  engine_call *c = l->c;
   engine *e = c->e;
   if (err == AGENTAI_ENOENT) {
     int rc = create_task(c, l->agent_id, l->input, l->idem_key, l->hash);
@@ -366,7 +353,7 @@ int engine_submit(engine *e, const char *agent_id, const cJSON *input, const cha
     cb(ud, AGENTAI_ENOENT, NULL, NULL);
     return 0;
   }
-  call *c = call_new(e, cb, ud);
+  engine_call *c = engine_call_new(e, cb, ud);
   if (!c)
     return AGENTAI_ENOMEM;
   if (!idem_key) {
@@ -402,267 +389,6 @@ int engine_submit(engine *e, const char *agent_id, const cJSON *input, const cha
     free(c);
   }
   return rc;
-}
-
-/* ---- cancel, retry, reads ---- */
-
-char *engine_active_task(engine *e, const char *task_id) {
-  etask *t = strmap_get(&e->active, task_id);
-  return t ? cJSON_PrintUnformatted(t->rec) : NULL;
-}
-
-static const char *status_of(const cJSON *rec) {
-  const cJSON *s = cJSON_GetObjectItemCaseSensitive(rec, "status");
-  return cJSON_IsString(s) ? s->valuestring : "unknown";
-}
-
-/* Reads a task that is not active, for cancel and retry. */
-typedef struct stored_op {
-  call *c;
-  int retry;
-} stored_op;
-
-static void cancelled_written(etask *t, int err, void *ud) {
-  call *c = ud;
-  engine *e = c->e;
-  if (err < 0)
-    c->cb(c->ud, err, NULL, "the cancellation could not be stored");
-  else
-    answer_record(c, 0, t->rec, NULL);
-  free(c);
-  e->n_cancelled++;
-  agent_queue *q = strmap_get(&e->queues, t->agent_id);
-  if (q && q->active)
-    q->active--;
-  strmap_remove(&e->active, t->id);
-  engine_task_free(t);
-}
-
-static void retry_written(etask *t, int err, void *ud) {
-  call *c = ud;
-  engine *e = c->e;
-  if (err < 0) {
-    c->cb(c->ud, err, NULL, "the retry could not be stored");
-    free(c);
-    strmap_remove(&e->active, t->id);
-    engine_task_free(t);
-    return;
-  }
-  answer_record(c, 0, t->rec, NULL);
-  free(c);
-  e->n_retried++;
-  agent_queue *q = engine_agent_queue(e, t->agent_id);
-  if (q)
-    q->active++;
-  engine_enqueue(e, t, 0);
-}
-
-static void cJSON_set(cJSON *obj, const char *name, cJSON *v) {
-  if (cJSON_HasObjectItem(obj, name))
-    cJSON_ReplaceItemInObjectCaseSensitive(obj, name, v);
-  else
-    cJSON_AddItemToObject(obj, name, v);
-}
-
-static void stored_read(void *ud, int err, const void *value, size_t len) {
-  stored_op *s = ud;
-  call *c = s->c;
-  engine *e = c->e;
-  int retry = s->retry;
-  free(s);
-  if (err < 0) {
-    c->cb(c->ud, err, NULL, NULL);
-    free(c);
-    return;
-  }
-  cJSON *rec = cJSON_ParseWithLength(value, len);
-  char status[16]; /* copied: the record's own string is replaced below */
-  snprintf(status, sizeof status, "%s", status_of(rec));
-  char msg[200];
-  if (!retry) {
-    snprintf(msg, sizeof msg, "task already %s; only queued or running tasks can be cancelled",
-             status);
-    c->cb(c->ud, AGENTAI_EBUSY, NULL, msg);
-    cJSON_Delete(rec);
-    free(c);
-    return;
-  }
-  const cJSON *id = cJSON_GetObjectItemCaseSensitive(rec, "id");
-  const cJSON *agent = cJSON_GetObjectItemCaseSensitive(rec, "agent_id");
-  if (strcmp(status, "failed") != 0 && strcmp(status, "cancelled") != 0) {
-    snprintf(msg, sizeof msg, "task is %s; only failed or cancelled tasks can be retried", status);
-    c->cb(c->ud, AGENTAI_EBUSY, NULL, msg);
-    cJSON_Delete(rec);
-    free(c);
-    return;
-  }
-  if (!cJSON_IsString(id) || !cJSON_IsString(agent) || strmap_get(&e->active, id->valuestring)) {
-    c->cb(c->ud, AGENTAI_EBUSY, NULL, "task is already being retried");
-    cJSON_Delete(rec);
-    free(c);
-    return;
-  }
-  if (!engine_agent(e, agent->valuestring)) {
-    snprintf(msg, sizeof msg, "the task's agent %s was deleted", agent->valuestring);
-    c->cb(c->ud, AGENTAI_EBUSY, NULL, msg);
-    cJSON_Delete(rec);
-    free(c);
-    return;
-  }
-  etask *t = calloc(1, sizeof *t);
-  if (!t) {
-    c->cb(c->ud, AGENTAI_ENOMEM, NULL, NULL);
-    cJSON_Delete(rec);
-    free(c);
-    return;
-  }
-  t->eng = e;
-  t->rec = rec;
-  t->state = ET_FINISHING; /* busy until the retry is committed */
-  /* Its events continue the sequence: the final transition recorded it. */
-  t->last_seq = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rec, "last_seq"));
-  snprintf(t->id, sizeof t->id, "%s", id->valuestring);
-  snprintf(t->agent_id, sizeof t->agent_id, "%s", agent->valuestring);
-  /* A manual retry grants the agent's attempt budget again. */
-  cJSON *agent_rec = cJSON_Parse(engine_agent(e, t->agent_id));
-  const cJSON *r = cJSON_GetObjectItemCaseSensitive(agent_rec, "retry");
-  double budget = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(r, "max_attempts"));
-  if (budget != budget || budget < 1) /* NaN: no retry policy */
-    budget = 3;
-  cJSON_Delete(agent_rec);
-  double attempt = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(rec, "attempt"));
-  cJSON_set(rec, "max_attempts", cJSON_CreateNumber(attempt + budget));
-  cJSON_set(rec, "status", cJSON_CreateString("queued"));
-  cJSON_set(rec, "error", cJSON_CreateNull());
-  cJSON_set(rec, "result", cJSON_CreateNull());
-  cJSON_set(rec, "ended_at", cJSON_CreateNull());
-  char now[32];
-  engine_now_iso(now);
-  cJSON_set(rec, "updated_at", cJSON_CreateString(now));
-  cJSON_set(rec, "last_seq", cJSON_CreateNumber((double)(t->last_seq + 1)));
-  if (strmap_put(&e->active, t->id, t) < 0) {
-    c->cb(c->ud, AGENTAI_ENOMEM, NULL, NULL);
-    engine_task_free(t);
-    free(c);
-    return;
-  }
-  char *json = cJSON_PrintUnformatted(rec);
-  char tkey[64], keybuf[256];
-  int tl = snprintf(tkey, sizeof tkey, ENGINE_NS_TASK "%s", t->id);
-  agentai_kv_op ops[3] = {{AGENTAI_KV_PUT, tkey, (size_t)tl, json, json ? strlen(json) : 0}};
-  size_t n = 1 + engine_status_ops(t->id, status, "queued", ops + 1, keybuf);
-  cJSON *data = cJSON_CreateObject();
-  cJSON_AddBoolToObject(data, "manual", 1);
-  cJSON_AddNumberToObject(data, "next_attempt", attempt + 1);
-  int rc = json ? engine_write_event(e, t, t->id, t->agent_id, "task.retrying", data, ops, n,
-                                     retry_written, c)
-                : AGENTAI_ENOMEM;
-  free(json);
-  if (rc < 0)
-    retry_written(t, rc, c);
-}
-
-static int read_stored(engine *e, const char *task_id, int retry, engine_result_fn cb, void *ud) {
-  call *c = call_new(e, cb, ud);
-  stored_op *s = calloc(1, sizeof *s);
-  if (!c || !s) {
-    free(c);
-    free(s);
-    return AGENTAI_ENOMEM;
-  }
-  s->c = c;
-  s->retry = retry;
-  char key[80];
-  int kl = snprintf(key, sizeof key, ENGINE_NS_TASK "%.40s", task_id);
-  int rc = e->d.store->def->get(e->d.store->db, NULL, key, (size_t)kl, stored_read, s);
-  if (rc < 0) {
-    free(c);
-    free(s);
-  }
-  return rc;
-}
-
-int engine_cancel(engine *e, const char *task_id, engine_result_fn cb, void *ud) {
-  etask *t = strmap_get(&e->active, task_id);
-  if (!t)
-    return read_stored(e, task_id, 0, cb, ud);
-  const char *reason = "cancelled by request";
-  switch (t->state) {
-    case ET_QUEUED:
-    case ET_BACKOFF: {
-      call *c = call_new(e, cb, ud);
-      if (!c)
-        return AGENTAI_ENOMEM;
-      const char *old = status_of(t->rec);
-      char oldbuf[16];
-      snprintf(oldbuf, sizeof oldbuf, "%s", old);
-      if (t->state == ET_QUEUED)
-        engine_dequeue(e, t);
-      else {
-        engine_stop_timer(t);
-        e->nbackoff--;
-      }
-      t->state = ET_FINISHING;
-      char now[32];
-      engine_now_iso(now);
-      cJSON_set(t->rec, "status", cJSON_CreateString("cancelled"));
-      cJSON_set(t->rec, "ended_at", cJSON_CreateString(now));
-      cJSON_set(t->rec, "updated_at", cJSON_CreateString(now));
-      cJSON_set(t->rec, "next_attempt_at", cJSON_CreateNull());
-      cJSON *err = cJSON_CreateObject();
-      cJSON_AddStringToObject(err, "kind", "cancelled");
-      cJSON_AddStringToObject(err, "message", reason);
-      cJSON_AddBoolToObject(err, "retryable", 0);
-      cJSON_set(t->rec, "error", err);
-      cJSON_set(t->rec, "last_seq", cJSON_CreateNumber((double)(t->last_seq + 1)));
-      char *json = cJSON_PrintUnformatted(t->rec);
-      char tkey[64], keybuf[256];
-      int tl = snprintf(tkey, sizeof tkey, ENGINE_NS_TASK "%s", t->id);
-      agentai_kv_op ops[3] = {{AGENTAI_KV_PUT, tkey, (size_t)tl, json, json ? strlen(json) : 0}};
-      size_t n = 1 + engine_status_ops(t->id, oldbuf, "cancelled", ops + 1, keybuf);
-      cJSON *data = cJSON_CreateObject();
-      cJSON_AddItemToObject(data, "error", cJSON_Duplicate(err, 1));
-      int rc = json ? engine_write_event(e, t, t->id, t->agent_id, "task.cancelled", data, ops, n,
-                                         cancelled_written, c)
-                    : AGENTAI_ENOMEM;
-      free(json);
-      if (rc < 0)
-        cancelled_written(t, rc, c);
-      engine_pump(e);
-      return 0;
-    }
-    case ET_STARTING:
-    case ET_RUNNING: {
-      if (!t->cancel_requested) {
-        t->cancel_requested = 1;
-        snprintf(t->cancel_reason, sizeof t->cancel_reason, "%s", reason);
-        cJSON_set(t->rec, "cancel_requested", cJSON_CreateTrue());
-        if (t->wf)
-          lh_workflow_cancel(t->wf, reason);
-      }
-      /* Answered now: the workflow stops at its next yield point, and
-       * task.cancelled follows on the event stream. */
-      char *json = cJSON_PrintUnformatted(t->rec);
-      cb(ud, 0, json, "cancel_requested");
-      free(json);
-      return 0;
-    }
-    default:
-      cb(ud, AGENTAI_EBUSY, NULL, "the task is finishing; its final state follows shortly");
-      return 0;
-  }
-}
-
-int engine_retry(engine *e, const char *task_id, engine_result_fn cb, void *ud) {
-  etask *t = strmap_get(&e->active, task_id);
-  if (t) {
-    char msg[160];
-    snprintf(msg, sizeof msg, "task is %s; only failed or cancelled tasks can be retried",
-             status_of(t->rec));
-    cb(ud, AGENTAI_EBUSY, NULL, msg);
-    return 0;
-  }
-  return read_stored(e, task_id, 1, cb, ud);
 }
 
 void engine_get_stats(const engine *e, engine_stats *out) {

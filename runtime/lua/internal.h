@@ -257,6 +257,8 @@ int lh_callback_call(lua_State *T, lh_fiber *f, const char *data, size_t len, in
 
 /* lib_agentai.c */
 int lh_open_agentai(lua_State *L);
+/* lib_task_interrupt.c: ai.task.interrupt(payload) */
+int lh_task_interrupt(lua_State *L);
 /* lib_http.c: sets ai.http (read-only) on the module table at the top of the stack */
 void lh_http_register(lua_State *L);
 /* lib_repo.c: sets ai.repo (read-only) on the module table at the top of the stack */

@@ -778,7 +778,7 @@ static int task_emit(lua_State *L) {
 static void add_task(lua_State *L, lh_vm *vm) {
   if (!vm->run.task_id)
     return;
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 5);
   lua_pushstring(L, vm->run.task_id);
   lua_setfield(L, -2, "id");
   lua_pushinteger(L, vm->run.attempt);
@@ -790,6 +790,8 @@ static void add_task(lua_State *L, lh_vm *vm) {
   lua_setfield(L, -2, "agent");
   lua_pushcfunction(L, task_emit);
   lua_setfield(L, -2, "emit");
+  lua_pushcfunction(L, lh_task_interrupt);
+  lua_setfield(L, -2, "interrupt");
   make_readonly(L);
   lua_setfield(L, -2, "task");
 }

@@ -55,7 +55,22 @@ typedef struct lh_task_hooks {
   /** A streamed model chunk (chat.completion.chunk JSON, borrowed) of a live
    *  ai.llm.chat call: published to live subscribers, never stored. */
   void (*delta)(void *ud, const char *chunk_json, size_t len);
+  /**
+   * ai.task.interrupt(payload): the workflow waits for input. jkey (borrowed)
+   * is the storage key of the journal entry that will hold the answer: the
+   * engine writes there LH_INTERRUPT_ENTRY_HEAD, the answer's JSON and "}".
+   * payload_json (borrowed) is the payload. Returns 0 to pause: the attempt
+   * then ends with AGENTAI_ECANCELED (kind "interrupted") and nothing of it is
+   * lost; or a negative code, raised in the workflow.
+   */
+  int (*interrupt)(void *ud, const char *payload_json, size_t len, const char *jkey,
+                   size_t jkey_len);
 } lh_task_hooks;
+
+/** The head of ai.task.interrupt's journal entry (kind "task.interrupt", hash
+ *  0: the payload is not compared on replay); the answer's JSON and "}"
+ *  follow. */
+#define LH_INTERRUPT_ENTRY_HEAD "{\"k\":\"task.interrupt\",\"h\":\"0000000000000000\",\"ok\":"
 
 /** How to run a workflow. Strings and arrays are borrowed until done is
  *  called. Zero everything for a plain run (`agentai run`). */
