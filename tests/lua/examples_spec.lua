@@ -65,6 +65,19 @@ describe("examples", function()
       assert.are.equal(2, r.json.steps)
     end)
 
+    it("code_fix_agent.lua patches the sample repository and its check passes", function()
+      local root = T.tmpdir() .. "/repo"
+      assert.is_true(os.execute("cp -r " .. T.q(agents .. "sample-repo") .. " " .. T.q(root)))
+      local r = T.run_workflow(agents .. "code_fix_agent.lua", '{"root":"' .. root .. '"}')
+      assert.are.equal(0, r.code, r.stderr)
+      assert.is_false(r.json.check_before)
+      assert.is_true(r.json.check_after, r.json.check_error)
+      assert.are.equal(4, r.json.steps)
+      assert.truthy(T.read_file(root .. "/src/mathx.lua"):find("return a + b", 1, true))
+      -- the example's own copy is untouched
+      assert.truthy(T.read_file(agents .. "sample-repo/src/mathx.lua"):find("return a - b", 1, true))
+    end)
+
     it("planning_agent.lua plans, runs the steps and answers", function()
       local r = T.run_workflow(agents .. "planning_agent.lua", '{"goal":"Compare two cities"}')
       assert.are.equal(0, r.code, r.stderr)
