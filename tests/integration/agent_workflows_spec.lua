@@ -78,6 +78,34 @@ describe("the built-in chat workflow", function()
     assert.are.equal(404, T.http("DELETE", url("/v1/agents/" .. id .. "/conversations/c1")).status)
   end)
 
+  it("waits for a reviewer before a tool that needs approval, and goes on after resume", function()
+    local agent = post("/v1/agents", [[{"workflow":"chat","model":"mock-1","tools":["kv_put"],
+      "params":{"approve_tools":["kv_put"],"mock":{"mode":"script","script":[
+        {"tool_calls":[{"name":"kv_put","arguments":{"key":"k","value":1}}]},
+        {"content":"saved"}]}}}]])
+    assert.are.equal(201, agent.status, agent.body)
+    local t = post("/v1/agents/" .. agent.json.id .. "/tasks", '{"input":{"message":"save it"}}')
+    local waiting = wait_task(t.json.id, "waiting")
+    assert.are.equal("tool_approval", waiting.interrupt.payload.type)
+    assert.are.equal("kv_put", waiting.interrupt.payload.tool)
+    local r = post("/v1/tasks/" .. t.json.id .. "/resume", '{"value":{"approved":true}}')
+    assert.is_true(r.status == 200 or r.status == 202, r.body)
+    local done = wait_task(t.json.id, "succeeded")
+    assert.are.equal("saved", done.result.answer)
+    -- a denial goes back to the model as the tool's result
+    local t2 = post("/v1/agents/" .. agent.json.id .. "/tasks", '{"input":{"message":"save again"}}')
+    wait_task(t2.json.id, "waiting")
+    post("/v1/tasks/" .. t2.json.id .. "/resume", '{"value":{"approved":false,"reason":"not today"}}')
+    wait_task(t2.json.id, "succeeded")
+    local ev = T.http("GET", url("/v1/tasks/" .. t2.json.id .. "/events"))
+    local denied
+    for _, e in ipairs(ev.json.data) do
+      if e.type == "task.progress" and e.data.kind == "tool.call" then denied = e.data.data end
+    end
+    assert.is_false(denied.ok)
+    assert.truthy(denied.error:find("not today", 1, true), denied.error)
+  end)
+
   it("answers bad conversation requests clearly", function()
     local agent = post("/v1/agents", '{"workflow":"chat"}')
     local id = agent.json.id
