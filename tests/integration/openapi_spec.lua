@@ -194,11 +194,31 @@ describe("docs/openapi.yaml", function()
 
   -- Path parameters come from fixtures, chosen by the parameter's component name; operations
   -- that use their resource up (delete, cancel, retry) get a fresh one each time.
+  -- An agent of the built-in chat workflow, and conversations it keeps (made on first use).
+  local conversations = 0
+  local function chat_agent()
+    F.chat_agent = F.chat_agent or new_agent('{"workflow":"chat","model":"mock-1"}')
+    return F.chat_agent
+  end
+  local function conversation(cid)
+    local id = submit(chat_agent(), '{"message":"hello","conversation":"' .. cid .. '"}')
+    wait_task(id, status_is("succeeded"), "succeeded")
+    return cid
+  end
   local FIXTURES = {
     ModelId = function() return "mock-1" end,
     AgentId = function(op)
       if op.doc.operationId == "deleteAgent" then return new_agent('{"workflow":"echo"}') end
+      if op.path:find("/conversations/", 1, true) then return chat_agent() end
       return F.agent
+    end,
+    ConversationId = function(op)
+      if op.doc.operationId == "deleteConversation" then
+        conversations = conversations + 1
+        return conversation("fx-del-" .. conversations)
+      end
+      F.conversation = F.conversation or conversation("fx-conv")
+      return F.conversation
     end,
     TaskId = function(op)
       if op.doc.operationId == "cancelTask" then
