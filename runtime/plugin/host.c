@@ -68,7 +68,11 @@ static int h_timer_start(const agentai_host *host, uint64_t delay_ms, agentai_ti
     return AGENTAI_ENOMEM;
   timer->cb = cb;
   timer->ud = ud;
-  uv_timer_init(plugin_registry_loop(ctx_of(host)->reg), &timer->handle);
+  uv_loop_t *loop = plugin_registry_loop(ctx_of(host)->reg);
+  /* The loop's clock is cached from its last iteration: refresh it so the delay
+   * counts from now, not from whenever the loop last woke up. */
+  uv_update_time(loop);
+  uv_timer_init(loop, &timer->handle);
   timer->handle.data = timer;
   uv_timer_start(&timer->handle, timer_fired, delay_ms, 0);
   if (out)
