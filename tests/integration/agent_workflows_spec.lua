@@ -106,6 +106,37 @@ describe("the built-in chat workflow", function()
     assert.truthy(denied.error:find("not today", 1, true), denied.error)
   end)
 
+  it("runs plan_execute with a reviewer approving the plan first", function()
+    local agent = post("/v1/agents", [[{"workflow":"plan_execute","model":"mock-1",
+      "params":{"approve_plan":true,
+        "planner_params":{"mock":{"mode":"script","script":[
+          {"content":"{\"steps\":[{\"id\":\"a\",\"goal\":\"do a\"},{\"id\":\"b\",\"goal\":\"do b\",\"depends_on\":[\"a\"]}]}"}]}},
+        "executor_params":{"mock":{"mode":"echo"}},
+        "synth_params":{"mock":{"mode":"fixed","text":"all done"}}}}]])
+    assert.are.equal(201, agent.status, agent.body)
+    local t = post("/v1/agents/" .. agent.json.id .. "/tasks", '{"input":{"goal":"two steps"}}')
+    local waiting = wait_task(t.json.id, "waiting")
+    assert.are.equal("plan_approval", waiting.interrupt.payload.type)
+    assert.are.equal(2, #waiting.interrupt.payload.plan.steps)
+    post("/v1/tasks/" .. t.json.id .. "/resume", '{"value":{"approved":true}}')
+    local done = wait_task(t.json.id, "succeeded")
+    assert.are.equal("all done", done.result.answer)
+    assert.are.equal("succeeded", done.result.plan.steps[2].status)
+    local ev = T.http("GET", url("/v1/tasks/" .. t.json.id .. "/events"))
+    local kinds = {}
+    for _, e in ipairs(ev.json.data) do
+      if e.type == "task.progress" then kinds[e.data.kind] = (kinds[e.data.kind] or 0) + 1 end
+    end
+    assert.are.equal(2, kinds["step.succeeded"])
+    assert.is_true((kinds["plan"] or 0) >= 1)
+    -- a rejected plan fails the task with kind plan_rejected
+    local t2 = post("/v1/agents/" .. agent.json.id .. "/tasks", '{"input":{"goal":"again"}}')
+    wait_task(t2.json.id, "waiting")
+    post("/v1/tasks/" .. t2.json.id .. "/resume", '{"value":{"approved":false,"reason":"too risky"}}')
+    local failed = wait_task(t2.json.id, "failed")
+    assert.are.equal("plan_rejected", failed.error.kind)
+  end)
+
   it("answers bad conversation requests clearly", function()
     local agent = post("/v1/agents", '{"workflow":"chat"}')
     local id = agent.json.id
