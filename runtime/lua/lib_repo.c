@@ -5,6 +5,7 @@
 
 #include "core/errors.h"
 #include "lua/internal.h"
+#include "lua/ljson.h"
 #include "repo/repo.h"
 
 #define REPO_MAX_GLOBS 64
@@ -15,6 +16,7 @@ enum repo_job_kind { JOB_SCAN, JOB_READ, JOB_SEARCH, JOB_PATCH };
 typedef struct repo_job {
   uv_work_t req;
   lh_op *op;
+  lh_jcall *jc; /* when the task has a journal: where the outcome is recorded */
   int kind;
   char *root, *arg; /* arg: path, pattern or diff */
   size_t arg_len;
@@ -50,6 +52,7 @@ static void job_free(repo_job *j) {
   free(j->text);
   repo_hits_free(&j->hits);
   repo_patch_result_free(&j->patch);
+  free(j->jc);
   free(j);
 }
 
@@ -99,7 +102,7 @@ static const char *job_name(int kind) {
   return names[kind];
 }
 
-static int repo_push(lua_State *L, lh_op *op) {
+static int push_outcome(lua_State *L, lh_op *op) {
   repo_job *j = ((repo_op *)op->data)->job;
   if (j->rc < 0) {
     lh_push_error(L, j->rc, lua_pushfstring(L, "%s: %s", job_name(j->kind), j->err), -1);
@@ -180,6 +183,30 @@ static int repo_push(lua_State *L, lh_op *op) {
       lua_setfield(L, -2, "dry_run");
       return 1;
   }
+}
+
+/* Pushes the outcome and, in a task, records it in the journal: a resumed task gets the
+ * same answers instead of touching the files again (a patch would no longer apply). The
+ * entry is written in order before every later write of the task, not awaited: a crash
+ * between a patch and its entry makes the replay apply it again, which is then rejected. */
+static int repo_push(lua_State *L, lh_op *op) {
+  repo_job *j = ((repo_op *)op->data)->job;
+  int ok = push_outcome(L, op);
+  if (!j->jc)
+    return ok;
+  char *json = NULL, why[128];
+  size_t len = 0, elen = 0;
+  char *entry = NULL;
+  if (!ok) {
+    const char *msg = j->err;
+    entry = lh_journal_encode(j->jc, NULL, 0, j->rc, msg, -1, &elen);
+  } else if (ljson_encode(L, -1, &json, &len, why, sizeof why) == 0) {
+    entry = lh_journal_encode(j->jc, json, len, 0, NULL, -1, &elen);
+    free(json);
+  }
+  if (entry)
+    lh_journal_write(lh_vm_of(L), j->jc, entry, elen, NULL, NULL);
+  return ok;
 }
 
 /* ---- argument parsing (on the loop thread; raises before anything is started) ---- */
@@ -310,6 +337,22 @@ static int job_start(lua_State *L, int slot_idx) {
   repo_job **slot = lua_touserdata(L, slot_idx);
   repo_job *j = *slot;
   lh_vm *vm = lh_vm_of(L);
+  /* The call's identity for the journal: what it works on, with which options. */
+  static const char *const kinds[] = {"repo.scan", "repo.read", "repo.search", "repo.patch"};
+  uint64_t h = lh_journal_hash(0, j->root, strlen(j->root));
+  if (j->arg)
+    h = lh_journal_hash(h, j->arg, j->arg_len);
+  int64_t opts[] = {(int64_t)j->from, (int64_t)j->to,          j->dry_run,
+                    j->fuzz,          (int64_t)j->search.mode, (int64_t)j->search.max_results};
+  h = lh_journal_hash(h, opts, sizeof opts);
+  lh_jcall jc;
+  if (lh_journal_begin(L, kinds[j->kind], h, &jc))
+    return lh_journal_replay(L, &jc); /* the job stays with its userdata: the GC frees it */
+  if (jc.active) {
+    if (!(j->jc = malloc(sizeof jc)))
+      return lh_raise(L, AGENTAI_ENOMEM, "out of memory", -1);
+    *j->jc = jc;
+  }
   lh_op *op = lh_op_begin(L, job_name(j->kind), sizeof(repo_op), repo_push);
   *slot = NULL; /* the op owns it from here */
   ((repo_op *)op->data)->job = j;
