@@ -123,10 +123,14 @@ int api_handle(api *a, http_request *req) {
   if (strncmp(path, "/v1/", 4) != 0 && strcmp(path, "/v1") != 0)
     return 0;
   const char *rest = path + 3;
+  if (api_auth_check(a, req, rest))
+    return 1;
   if (strncmp(rest, "/agents", 7) == 0 && (rest[7] == '\0' || rest[7] == '/'))
     api_agents(a, req, rest + 7);
   else if (strncmp(rest, "/tasks", 6) == 0 && (rest[6] == '\0' || rest[6] == '/'))
     api_tasks(a, req, rest + 6);
+  else if (strncmp(rest, "/keys", 5) == 0 && (rest[5] == '\0' || rest[5] == '/'))
+    api_keys(a, req, rest + 5);
   else if (api_gateway(a, req, rest))
     ;
   else

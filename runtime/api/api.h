@@ -3,6 +3,7 @@
 
 #include <uv.h>
 
+#include "auth/auth.h"
 #include "core/config.h"
 #include "engine/engine.h"
 #include "engine/events.h"
@@ -22,7 +23,17 @@ typedef struct api_deps {
   const config *cfg;
   plugin_registry *plugins;
   llm_router *llm; /**< the gateway's model router; NULL = gateway answers 503 */
+  auth_keys *keys; /**< API keys; NULL = no authentication at all (tests) */
 } api_deps;
+
+/** Who is calling: set by the /v1 dispatch before a handler runs and valid
+ *  during that call (handlers that answer later copy what they need). */
+typedef struct api_auth {
+  int required;   /**< 0: no key exists, the API is open (the zero-config default) */
+  auth_role role; /**< the key's role; AUTH_ROLE_ADMIN when the API is open */
+  char key_id[IDS_MAX];
+  char tenant[AUTH_TENANT_MAX + 1]; /**< the key's tenant; "" when the API is open */
+} api_auth;
 
 /** A new API; NULL on ENOMEM. */
 api *api_new(const api_deps *deps);

@@ -10,6 +10,7 @@
 struct api {
   api_deps d;
   size_t ws_count; /* open WebSocket connections */
+  api_auth auth;   /* the caller of the request being dispatched */
 };
 
 /** Maximum JSON nesting accepted in request bodies. */
@@ -78,5 +79,13 @@ void api_sse(api *a, http_request *req, const char *task_id);
 int api_gateway(api *a, http_request *req, const char *rest);
 /** GET/DELETE /v1/agents/{id}/conversations/{cid} (conversations.c). */
 void api_conversation(api *a, http_request *req, const char *agent_id, const char *cid);
+/** auth.c: checks req's Bearer key against the route (rest: the path after
+ *  /v1) and fills a->auth; returns 1 after answering 401/403/503, else 0. */
+int api_auth_check(api *a, http_request *req, const char *rest);
+/** auth.c: the key check of a WebSocket upgrade (Authorization header or
+ *  ?access_token=); 0 to accept, else the HTTP status to refuse with. */
+int api_auth_ws(api *a, http_ws *ws);
+/** keys.c: /v1/keys and /v1/keys/{id} (admin only; checked before). */
+void api_keys(api *a, http_request *req, const char *rest);
 /** Answers 405 with Allow. */
 void api_method_not_allowed(http_request *req, const char *allow);

@@ -253,6 +253,9 @@ static void handle(ws_client *c, const char *data, size_t len) {
 }
 
 int api_ws_open(api *a, http_ws *ws) {
+  int refused = api_auth_ws(a, ws);
+  if (refused)
+    return refused;
   ws_client *c = calloc(1, sizeof *c);
   if (!c)
     return 503;

@@ -9,6 +9,7 @@ int cli_serve(int argc, char **argv);
 int cli_plugins(int argc, char **argv);
 int cli_config(int argc, char **argv);
 int cli_version(int argc, char **argv);
+int cli_keys(int argc, char **argv);
 
 /** Prints "agentai: <msg>" on stderr (the one way commands report errors). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

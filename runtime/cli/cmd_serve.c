@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "app/app.h"
+#include "auth/auth.h"
 #include "cli/cli.h"
 #include "core/errors.h"
 #include "core/log.h"
@@ -25,6 +26,8 @@ static const char HELP[] =
     "task engine and serves HTTP on HOST:PORT (default 127.0.0.1:8080): the /v1\n"
     "API (agents, tasks, events, the /v1/ws WebSocket), the Lua routes of the\n"
     "route folders, GET /metrics, GET /healthz, GET /readyz, GET /version.\n"
+    "While no API key exists /v1 is open (loopback only: on another address serve\n"
+    "refuses to start until `agentai keys create --role admin ...` made one).\n"
     "SIGTERM or SIGINT stops accepting, stops running tasks at their next yield\n"
     "point (they resume on the next start), closes storage, and exits 0.\n";
 
@@ -36,6 +39,7 @@ typedef struct server_state {
   api *api;
   lh_routes *routes;
   runtime_metrics *metrics;
+  auth_keys *keys;
   uv_signal_t sigterm, sigint;
   int stopping;
   int pending_stops; /* http server and engine */
@@ -191,6 +195,35 @@ static void raise_fd_limit(void) {
   }
 }
 
+/* Loopback addresses: the only ones served without API keys. */
+static int is_loopback(const char *host) {
+  return !strcmp(host, "localhost") || !strcmp(host, "::1") || !strncmp(host, "127.", 4) ||
+         !strcmp(host, "[::1]");
+}
+
+/* Opens the API keys; refuses a non-loopback address while none exists.
+ * Returns 0, or CLI_FAILED after printing why. */
+static int open_keys(app *a, auth_keys **out) {
+  if (auth_keys_new(&a->store, out) < 0) {
+    cli_error("out of memory");
+    return CLI_FAILED;
+  }
+  int any = auth_keys_any(*out);
+  if (any < 0) {
+    cli_error("cannot read API keys from storage: %s", agentai_strerror(any));
+  } else if (any == 0 && !is_loopback(a->cfg.listen_host)) {
+    cli_error("refusing to serve %s:%d without API keys: anyone who can reach it could use the "
+              "API.\nCreate the first admin key, then start again:\n  agentai keys create "
+              "--role admin --tenant default --data %s",
+              a->cfg.listen_host, a->cfg.listen_port, a->cfg.data_dir);
+  } else {
+    return 0;
+  }
+  auth_keys_free(*out);
+  *out = NULL;
+  return CLI_FAILED;
+}
+
 static void stop_done(void *ud) {
   server_state *s = ud;
   if (--s->pending_stops > 0)
@@ -231,11 +264,16 @@ int cli_serve(int argc, char **argv) {
     return CLI_FAILED;
   raise_fd_limit();
   server_state s = {.a = &a, .started_ms = uv_now(&a.loop)};
+  if (open_keys(&a, &s.keys)) {
+    app_stop(&a);
+    return CLI_FAILED;
+  }
   s.hub = event_hub_new();
   engine_deps edeps = {
       .loop = &a.loop, .store = &a.store, .lua = &a.lua, .cfg = &a.cfg, .hub = s.hub};
   if (!s.hub || engine_open(&edeps, &s.engine, err, sizeof err) < 0) {
     event_hub_free(s.hub);
+    auth_keys_free(s.keys);
     app_stop(&a);
     cli_error("%s", s.hub ? err : "out of memory");
     return CLI_FAILED;
@@ -246,13 +284,15 @@ int cli_serve(int argc, char **argv) {
                     .hub = s.hub,
                     .cfg = &a.cfg,
                     .plugins = a.plugins,
-                    .llm = a.llm};
+                    .llm = a.llm,
+                    .keys = s.keys};
   s.api = api_new(&adeps);
   if (lh_routes_open(&a.lua, (const char *const *)a.cfg.route_dirs, a.cfg.route_dir_count,
                      &s.routes, err, sizeof err) < 0) {
     engine_shutdown(s.engine, NULL, NULL);
     engine_free(s.engine);
     api_free(s.api);
+    auth_keys_free(s.keys);
     event_hub_free(s.hub);
     app_stop(&a);
     cli_error("Lua routes: %s", err);
@@ -281,6 +321,7 @@ int cli_serve(int argc, char **argv) {
     llm_router_set_metrics(a.llm, NULL);
     runtime_metrics_free(s.metrics);
     api_free(s.api);
+    auth_keys_free(s.keys);
     event_hub_free(s.hub);
     app_stop(&a);
     cli_error("%s", err);
@@ -310,7 +351,8 @@ int cli_serve(int argc, char **argv) {
   engine_free(s.engine);
   llm_router_set_metrics(a.llm, NULL);
   runtime_metrics_free(s.metrics);
-  app_stop(&a);
+  app_stop(&a); /* waits for key writes in flight: their callbacks use the keys */
+  auth_keys_free(s.keys);
   event_hub_free(s.hub);
   log_write(AGENTAI_LOG_INFO, "serve", "stopped", NULL);
   return CLI_OK;

@@ -1,4 +1,4 @@
-/* cli/main.c — the agentai command line: run, serve, plugins, config, version. */
+/* cli/main.c — the agentai command line: run, serve, plugins, config, keys, version. */
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +13,7 @@ static const char USAGE[] =
     "  plugins list                  list the plugins the configuration loads\n"
     "  plugins check FILE.so         load one plugin and report it, or why it is refused\n"
     "  config check FILE             validate a configuration file\n"
+    "  keys create|list|revoke       manage API keys for the /v1 API\n"
     "  version                       print versions\n"
     "\n"
     "common options: --config FILE, --data DIR (see `agentai <command> --help`)\n";
@@ -35,6 +36,8 @@ int main(int argc, char **argv) {
     return cli_plugins(argc - 1, argv + 1);
   if (!strcmp(cmd, "config"))
     return cli_config(argc - 1, argv + 1);
+  if (!strcmp(cmd, "keys"))
+    return cli_keys(argc - 1, argv + 1);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))
     return cli_version(argc - 1, argv + 1);
   cli_error("unknown command '%s'", cmd);
