@@ -9,20 +9,28 @@ if [ $# -gt 0 ]; then
   shift
 fi
 
-if [ ! -d "$here/node_modules/openai" ]; then
+# The stamp is written only after npm ci succeeded: a run that starts while another one is
+# still installing (ctest runs tests in parallel) waits on the lock instead of seeing a
+# half-written node_modules.
+stamp="$here/node_modules/.agentai-installed"
+if [ ! -f "$stamp" ]; then
   if ! command -v npm >/dev/null 2>&1; then
     echo "run.sh: npm is missing: run packaging/install-deps.sh" >&2
     exit 1
   fi
-  # Two test runs (the normal and the ASan build) may both find the packages missing: install once.
   lock="$here/.npm-ci.lock"
   install() {
-    if [ ! -d "$here/node_modules/openai" ]; then
+    if [ ! -f "$stamp" ]; then
       echo "run.sh: npm ci --prefix $here" >&2
       if ! npm ci --prefix "$here" --no-audit --no-fund >&2; then
         echo "run.sh: npm ci failed: cannot install the openai client from tests/node/package-lock.json" >&2
         exit 1
       fi
+      if [ ! -f "$here/node_modules/openai/package.json" ]; then
+        echo "run.sh: npm ci finished but node_modules/openai is missing" >&2
+        exit 1
+      fi
+      : >"$stamp"
     fi
   }
   if command -v flock >/dev/null 2>&1; then
@@ -32,10 +40,6 @@ if [ ! -d "$here/node_modules/openai" ]; then
     flock -u 9
   else
     install
-  fi
-  if [ ! -f "$here/node_modules/openai/package.json" ]; then
-    echo "run.sh: npm ci finished but node_modules/openai is missing" >&2
-    exit 1
   fi
 fi
 
